@@ -1,0 +1,57 @@
+/**
+ * DataplanePort: where a guest's prefixes are tunnelled, and how tunnelled packets are
+ * received. One small interface, two backends (kernel seg6, userspace TUN + raw proto 41)
+ * plus a recording fake. Neither the HA nor the host agent knows which one runs.
+ *
+ * All methods are idempotent: installing what is already installed, or removing what is
+ * not there, succeeds. Failures throw DataplaneError (see errors.ts), which the HA maps to
+ * a Binding Acknowledgement status (RFC 3963 §6: 143 forwarding setup failed).
+ */
+import type { Ipv6Address, Ipv6Prefix } from '../wire/ipv6.js';
+
+/** One prefix → care-of address mapping as the HA sees it (one binding). */
+export interface TunnelBinding {
+  /** Binding key: the guest id (Mobile Node Identifier). */
+  readonly guest: string;
+  /** The guest's Mobile Network Prefixes; traffic to them goes into the tunnel. */
+  readonly prefixes: readonly Ipv6Prefix[];
+  /** Tunnel remote end (the host's CoA). Also the only outer source accepted on ingress. */
+  readonly coa: Ipv6Address;
+}
+
+export interface BindingCounters {
+  /** Packets/bytes encapsulated toward the CoA (HA → host). */
+  readonly txPackets: number;
+  readonly txBytes: number;
+  /** Packets/bytes decapsulated from the CoA and forwarded (host → HA). */
+  readonly rxPackets: number;
+  readonly rxBytes: number;
+  /** Ingress packets dropped by the RFC 3963 §9 checks (userspace backend only; kernel reports 0). */
+  readonly rxDropped: number;
+}
+
+export interface DataplaneStats {
+  readonly backend: 'kernel' | 'userspace' | 'fake';
+  readonly bindings: number;
+  /** Packets dropped for no binding / failed ingress checks / buffer overflow, backend-wide. */
+  readonly dropsNoBinding: number;
+  readonly dropsIngress: number;
+  readonly dropsHoldOverflow: number;
+}
+
+/**
+ * The HA side: one tunnel endpoint (the HA address) and many bindings.
+ */
+export interface HaDataplanePort {
+  /** Set up decapsulation for tunnelled packets addressed to the HA address. Idempotent. */
+  start(): Promise<void>;
+  /** Install or move a binding (add, CoA change, prefix set change). Idempotent. */
+  upsert(binding: TunnelBinding): Promise<void>;
+  /** Remove every route/entry installed for this guest. Idempotent. */
+  remove(guest: string): Promise<void>;
+  /** Per-binding counters, or null when the guest has no binding here. */
+  counters(guest: string): Promise<BindingCounters | null>;
+  stats(): Promise<DataplaneStats>;
+  /** Remove everything this backend ever installed (also after a crash). */
+  stop(): Promise<void>;
+}

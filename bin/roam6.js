@@ -1,2 +1,6 @@
 #!/usr/bin/env node
-import '../dist/src/cli/main.js';
+// roam6 entry point: the compiled CLI (npm ci builds dist/).
+import { main } from '../dist/src/cli/main.js';
+
+const code = await main(process.argv.slice(2));
+if (code !== 0) process.exitCode = code;

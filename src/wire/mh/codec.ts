@@ -58,7 +58,7 @@ function decodeUnchecked(bytes: Uint8Array, ctx: DecodeContext): DecodeResult<De
   const type = bytes[2]!;
   const fixed = MH_FIXED_LEN[type as MhType];
   if (fixed === undefined) {
-    const unknown: UnknownMessage = { type, unknown: true, data: bytes.slice(COMMON_HEADER_LEN, total) };
+    const unknown: UnknownMessage = { type: 'unknown', code: type, data: bytes.slice(COMMON_HEADER_LEN, total) };
     return decodeOk(unknown);
   }
   const optStart = COMMON_HEADER_LEN + fixed;
@@ -155,7 +155,7 @@ function decodeOptions(bytes: Uint8Array, view: DataView, start: number, end: nu
 
     const spec = optionSpec(type);
     if (!spec) {
-      options.push({ type, unknown: true, data: bytes.slice(off + 2, next) });
+      options.push({ type: 'unknown', code: type, data: bytes.slice(off + 2, next) });
       off = next;
       continue;
     }
@@ -210,15 +210,14 @@ function layoutOptions(options: readonly MobilityOption[], start: number): { pla
   const placed: Placed[] = [];
   let off = start;
   options.forEach((option, i) => {
-    const spec = isUnknownOption(option) ? undefined : optionSpec(option.type);
-    if (!isUnknownOption(option) && !spec) {
-      throw new WireError('unencodable', `option type ${option.type} has no encoder`);
-    }
-    if (option.type === MhOptionType.Pad1 || option.type === MhOptionType.PadN) {
+    const code = isUnknownOption(option) ? option.code : option.type;
+    if (code === MhOptionType.Pad1 || code === MhOptionType.PadN) {
       throw new WireError('unencodable', 'padding is computed by the encoder; do not pass Pad1/PadN');
     }
+    const spec = isUnknownOption(option) ? undefined : optionSpec(option.type);
+    if (!isUnknownOption(option) && !spec) throw new WireError('unencodable', `option type ${code} has no encoder`);
     const bodyLength = optionBodyLength(option, spec);
-    if (bodyLength > 255) throw new WireError('unencodable', `${spec?.name ?? `option ${option.type}`} body of ${bodyLength} octets exceeds 255`);
+    if (bodyLength > 255) throw new WireError('unencodable', `${spec?.name ?? `option ${code}`} body of ${bodyLength} octets exceeds 255`);
     let pad: number;
     if (spec?.mustBeLast) {
       if (i !== options.length - 1) throw new WireError('unencodable', `${spec.name} must be the last option`);
@@ -275,7 +274,7 @@ export function encodeMobilityHeader(msg: MobilityMessage | UnknownMessage, opts
   let authCovered = -1;
   for (const p of placed) {
     writePadding(out, cursor, p.padBefore);
-    out[p.at] = p.option.type;
+    out[p.at] = isUnknownOption(p.option) ? p.option.code : p.option.type;
     out[p.at + 1] = p.bodyLength;
     if (isUnknownOption(p.option)) out.set(p.option.data, p.at + 2);
     else p.spec!.encode(p.option, out, view, p.at + 2);
@@ -331,7 +330,7 @@ function encodeUnknown(msg: UnknownMessage, opts: EncodeOptions): Uint8Array {
   const out = new Uint8Array(total);
   out[0] = IPPROTO_NONE;
   out[1] = total / 8 - 1;
-  out[2] = msg.type;
+  out[2] = msg.code;
   out.set(msg.data, COMMON_HEADER_LEN);
   if (opts.checksum) writeMhChecksum(out, opts.checksum);
   return out;

@@ -72,8 +72,9 @@ export interface TimestampOption {
 }
 /** An option type this codec does not know. Skipped by the protocol, kept for inspection. */
 export interface UnknownOption {
-  readonly type: number;
-  readonly unknown: true;
+  readonly type: 'unknown';
+  /** The option type octet. */
+  readonly code: number;
   readonly data: Uint8Array;
 }
 
@@ -130,8 +131,9 @@ export interface BindingError {
 
 /** A message type this codec does not parse; its body is kept as bytes. */
 export interface UnknownMessage {
-  readonly type: number;
-  readonly unknown: true;
+  readonly type: 'unknown';
+  /** The MH Type octet. */
+  readonly code: number;
   /** Octets after the 6-octet common header. */
   readonly data: Uint8Array;
 }
@@ -140,11 +142,11 @@ export type MobilityMessage = BindingRefreshRequest | BindingUpdate | BindingAck
 export type DecodedMessage = MobilityMessage | UnknownMessage;
 
 export function isUnknownMessage(m: DecodedMessage): m is UnknownMessage {
-  return 'unknown' in m;
+  return m.type === 'unknown';
 }
 
 export function isUnknownOption(o: MobilityOption): o is UnknownOption {
-  return 'unknown' in o;
+  return o.type === 'unknown';
 }
 
 /** First option of a given type, typed. */
@@ -152,7 +154,7 @@ export function findOption<T extends MhOptionType>(
   options: readonly MobilityOption[],
   type: T,
 ): Extract<KnownMobilityOption, { type: T }> | undefined {
-  for (const o of options) if (o.type === type && !isUnknownOption(o)) return o as Extract<KnownMobilityOption, { type: T }>;
+  for (const o of options) if (o.type === type) return o as Extract<KnownMobilityOption, { type: T }>;
   return undefined;
 }
 
@@ -162,7 +164,7 @@ export function findOptions<T extends MhOptionType>(
   type: T,
 ): Extract<KnownMobilityOption, { type: T }>[] {
   const out: Extract<KnownMobilityOption, { type: T }>[] = [];
-  for (const o of options) if (o.type === type && !isUnknownOption(o)) out.push(o as Extract<KnownMobilityOption, { type: T }>);
+  for (const o of options) if (o.type === type) out.push(o as Extract<KnownMobilityOption, { type: T }>);
   return out;
 }
 

@@ -43,7 +43,7 @@ const seeds: MobilityMessage[] = [
 const seedBytes = seeds.map((m) => encodeMobilityHeader(m));
 
 function stripCovered(m: DecodedMessage): unknown {
-  if ('unknown' in m) return m;
+  if (m.type === 'unknown') return m;
   return { ...m, options: m.options.map((o) => ('coveredLength' in o ? { ...o, coveredLength: undefined } : o)) };
 }
 

@@ -2,7 +2,7 @@
 /**
  * The dependency rule (docs/architecture.md), checked on every `npm test`:
  *   wire     → wire only; no node:* and no packages (pure codecs)
- *   ports    → wire, ports
+ *   ports    → wire, ports, security (types)
  *   core     → wire, ports, core, security
  *   only platform/linux may load the native addon
  */
@@ -13,7 +13,7 @@ const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const src = join(root, 'src');
 const RULES = {
   wire: { layers: ['wire'], node: false, packages: false },
-  ports: { layers: ['wire', 'ports'], node: false, packages: false },
+  ports: { layers: ['wire', 'ports', 'security'], node: false, packages: false },
   core: { layers: ['wire', 'ports', 'core', 'security'], node: false, packages: false },
 };
 

@@ -55,3 +55,25 @@ export interface HaDataplanePort {
   /** Remove everything this backend ever installed (also after a crash). */
   stop(): Promise<void>;
 }
+
+/**
+ * The host side (mobile router proxy): one tunnel endpoint (the host's CoA) toward one HA, and
+ * the guests this host currently holds. Traffic from a guest's prefixes goes into the reverse
+ * tunnel to the HA; decapsulated traffic for them goes out of the guest's link.
+ */
+export interface HostDataplanePort {
+  /**
+   * Accept tunnelled packets sent from `haAddr` to `coa`, and make `coa` the outer source of the
+   * reverse tunnel. Idempotent; calling it again with other addresses re-targets the endpoint.
+   */
+  start(coa: Ipv6Address, haAddr: Ipv6Address): Promise<void>;
+  /**
+   * Route the guest's prefixes out of `guestIfname`, and traffic sourced from them back to the
+   * HA through the tunnel. Idempotent; a second call replaces the guest's prefix set and link.
+   */
+  addGuest(guest: string, prefixes: readonly Ipv6Prefix[], guestIfname: string): Promise<void>;
+  /** Remove every route installed for this guest. Idempotent. */
+  removeGuest(guest: string): Promise<void>;
+  /** Remove everything this backend ever installed on this host (also after a crash). */
+  stop(): Promise<void>;
+}

@@ -1,0 +1,406 @@
+/**
+ * The Home Agent service: receives Mobility Header octets, decides with the pure policy in
+ * home-agent-policy.ts, applies the decision through the data-plane port with rollback,
+ * keeps the binding cache, persists it in batches, expires bindings on the injected clock,
+ * and tells listeners what happened. It owns no socket: `handle()` returns the reply to send.
+ *
+ * Work for one guest is serialised (a promise chain per guest), so two BUs of one guest never
+ * race, while different guests proceed independently — instead of UMIP's thread per BU.
+ */
+import { formatIpv6, parseIpv6, parsePrefix, type Ipv6Address } from '../wire/ipv6.js';
+import {
+  BaStatus,
+  BeStatus,
+  MhType,
+  decodeMobilityHeader,
+  encodeMobilityHeader,
+  type BindingAck,
+  type WireErrorReason,
+} from '../wire/mh/index.js';
+import { mnHaAuthenticator, type SecurityAssociation } from '../security/mn-ha-auth.js';
+import type { Clock, Cancel } from '../ports/clock.js';
+import type { HaDataplanePort } from '../ports/dataplane.js';
+import type { BindingStore, StoredBinding } from '../ports/binding-store.js';
+import type { GuestDirectory } from '../ports/guest-directory.js';
+import { silentLogger, type Logger } from '../ports/log.js';
+import { BindingCache, type Binding } from './binding-cache.js';
+import {
+  authenticate,
+  decideBindingUpdate,
+  rejectBadAuthenticator,
+  type BuInput,
+  type Decision,
+  type DropReason,
+  type HaPolicyConfig,
+} from './home-agent-policy.js';
+import { TokenBuckets, type BucketConfig } from './token-bucket.js';
+
+export type HaEventType = 'created' | 'updated' | 'moved' | 'deregistered' | 'expired' | 'revoked' | 'rejected';
+
+export interface HaEvent {
+  readonly type: HaEventType;
+  readonly guest: string;
+  readonly at: number;
+  readonly coa?: string;
+  readonly from?: string;
+  readonly seq?: number;
+  readonly status?: number;
+  readonly detail?: string;
+}
+
+export interface HaCounters {
+  received: number;
+  malformed: Partial<Record<WireErrorReason, number>>;
+  dropped: Partial<Record<DropReason | 'dereg-from-old-coa', number>>;
+  /** BAs sent, by status code. */
+  acks: Record<number, number>;
+  bindingErrors: number;
+  expired: number;
+  persistFailures: number;
+}
+
+export interface HomeAgentConfig {
+  readonly policy: HaPolicyConfig;
+  /** Per-guest BU rate limit (after authentication). */
+  readonly rateLimit: BucketConfig;
+  /** Per-guest limit on 146 answers, so forged floods are not reflected. */
+  readonly authFailLimit: BucketConfig;
+  /** How often dirty bindings are written to the store. */
+  readonly persistIntervalMs: number;
+  /** How often expiry runs. */
+  readonly expiryIntervalMs: number;
+}
+
+export const DEFAULT_HA_RUNTIME = {
+  rateLimit: { ratePerSec: 20, burst: 40 },
+  authFailLimit: { ratePerSec: 1, burst: 5 },
+  persistIntervalMs: 50,
+  expiryIntervalMs: 1000,
+} as const;
+
+export interface HomeAgentComponents {
+  readonly guests: GuestDirectory;
+  readonly dataplane: HaDataplanePort;
+  readonly store?: BindingStore;
+  readonly clock: Clock;
+  readonly log?: Logger;
+}
+
+/** What to send back: MH octets to `to`, from `from`. */
+export interface Reply {
+  readonly mh: Uint8Array;
+  readonly to: Ipv6Address;
+  readonly from: Ipv6Address;
+}
+
+export class HomeAgent {
+  readonly cache = new BindingCache();
+  readonly counters: HaCounters = { received: 0, malformed: {}, dropped: {}, acks: {}, bindingErrors: 0, expired: 0, persistFailures: 0 };
+  private readonly listeners = new Set<(e: HaEvent) => void>();
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly rate: TokenBuckets;
+  private readonly authFail: TokenBuckets;
+  private readonly beLimit = new TokenBuckets({ ratePerSec: 10, burst: 20 });
+  private readonly dirty = new Map<string, 'upsert' | 'delete'>();
+  private readonly log: Logger;
+  private timers: Cancel[] = [];
+  private flushing: Promise<void> | null = null;
+
+  constructor(private readonly cfg: HomeAgentConfig, private readonly c: HomeAgentComponents) {
+    this.rate = new TokenBuckets(cfg.rateLimit);
+    this.authFail = new TokenBuckets(cfg.authFailLimit);
+    this.log = c.log ?? silentLogger;
+  }
+
+  /** Restore bindings from the store and install them in the data plane, then start timers. */
+  async start(): Promise<{ restored: number; expired: number }> {
+    await this.c.dataplane.start();
+    let restored = 0;
+    let expired = 0;
+    if (this.c.store) {
+      const now = this.c.clock.now();
+      const stored = await this.c.store.loadAll();
+      const live: Binding[] = [];
+      for (const s of stored) {
+        if (s.expiresAt <= now) {
+          this.dirty.set(s.guest, 'delete');
+          expired++;
+          continue;
+        }
+        const b = fromStored(s);
+        this.cache.put(b, s.mnps.map((p) => parsePrefix(p)));
+        live.push(b);
+      }
+      // Forward for every live binding at once: do not wait for re-registrations.
+      await runLimited(live, 64, (b) => this.c.dataplane.upsert(tunnelOf(b)));
+      restored = live.length;
+    }
+    this.timers.push(this.c.clock.every(this.cfg.expiryIntervalMs, () => void this.expire()));
+    this.timers.push(this.c.clock.every(this.cfg.persistIntervalMs, () => void this.flush()));
+    this.log.info({ restored, expired }, 'home agent started');
+    return { restored, expired };
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) t();
+    this.timers = [];
+    await Promise.allSettled(this.chains.values());
+    await this.flush();
+  }
+
+  subscribe(fn: (e: HaEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * Handle one received Mobility Header. Never throws on network input; returns the reply to
+   * send (a BA or a Binding Error), or null when the message is dropped.
+   */
+  async handle(bytes: Uint8Array, src: Ipv6Address, dst: Ipv6Address): Promise<Reply | null> {
+    this.counters.received++;
+    const decoded = decodeMobilityHeader(bytes);
+    if (!decoded.ok) {
+      const r = decoded.error.reason;
+      this.counters.malformed[r] = (this.counters.malformed[r] ?? 0) + 1;
+      this.log.debug({ src: formatIpv6(src), reason: decoded.error.message }, 'malformed mobility header dropped');
+      return null;
+    }
+    const msg = decoded.value;
+    if (msg.type === 'unknown') return this.bindingError(src, dst, BeStatus.UnrecognizedMhType);
+    if (msg.type !== MhType.BindingUpdate) return this.drop('not-binding-update');
+
+    const input: BuInput = { bu: msg, bytes, src, dst, now: this.c.clock.now() };
+    const auth = authenticate(input, this.c.guests);
+    if (!auth.ok && 'drop' in auth) return this.drop(auth.drop);
+    if (!auth.ok) {
+      if (!this.authFail.take(auth.guest.id, input.now)) return this.drop('auth-fail-limited', auth.guest.id);
+      this.log.warn({ guest: auth.guest.id, src: formatIpv6(src), spi: auth.sa.spi }, 'binding update with a bad authenticator');
+      return this.answer(input, rejectBadAuthenticator(input, auth.guest, auth.sa));
+    }
+    if (!this.rate.take(auth.guest.id, input.now)) return this.drop('rate-limited', auth.guest.id);
+
+    const guest = auth.guest;
+    return this.serialise(guest.id, async () => {
+      // Decide against the state as it is now, after any earlier BU of this guest landed.
+      const now = this.c.clock.now();
+      const decision = decideBindingUpdate({ ...input, now }, guest, auth.sa, this.policyState(), this.cfg.policy);
+      return this.apply({ ...input, now }, decision);
+    });
+  }
+
+  /** Operator revocation (API `DELETE /bindings/:guest`): remove forwarding and the binding. */
+  async revoke(guest: string): Promise<boolean> {
+    return this.serialise(guest, async () => {
+      const b = this.cache.get(guest);
+      if (!b) return false;
+      await this.c.dataplane.remove(guest);
+      this.cache.delete(guest);
+      this.dirty.set(guest, 'delete');
+      this.emit({ type: 'revoked', guest, at: this.c.clock.now(), coa: b.coa });
+      this.log.info({ guest, coa: b.coa }, 'binding revoked by operator');
+      return true;
+    });
+  }
+
+  /** Write dirty bindings to the store as one batch. Failures keep them dirty for next time. */
+  async flush(): Promise<void> {
+    if (!this.c.store || this.dirty.size === 0) return;
+    if (this.flushing) return this.flushing;
+    const batch = new Map(this.dirty);
+    this.dirty.clear();
+    const upserts: StoredBinding[] = [];
+    const deletes: string[] = [];
+    for (const [guest, op] of batch) {
+      const b = op === 'upsert' ? this.cache.get(guest) : undefined;
+      if (b) upserts.push(toStored(b));
+      else deletes.push(guest);
+    }
+    this.flushing = this.c.store
+      .writeBatch(upserts, deletes)
+      .catch((e: unknown) => {
+        this.counters.persistFailures++;
+        for (const [g, op] of batch) if (!this.dirty.has(g)) this.dirty.set(g, op);
+        this.log.warn({ err: String(e), pending: this.dirty.size }, 'binding store write failed; will retry');
+      })
+      .finally(() => {
+        this.flushing = null;
+      });
+    return this.flushing;
+  }
+
+  /** Expire bindings whose lifetime ran out; remove their forwarding. */
+  async expire(): Promise<number> {
+    const gone = this.cache.expire(this.c.clock.now());
+    for (const b of gone) {
+      this.counters.expired++;
+      this.dirty.set(b.guest, 'delete');
+      this.emit({ type: 'expired', guest: b.guest, at: this.c.clock.now(), coa: b.coa });
+      this.log.info({ guest: b.guest, coa: b.coa }, 'binding expired');
+      await this.serialise(b.guest, () => this.c.dataplane.remove(b.guest)).catch((e: unknown) =>
+        this.log.error({ guest: b.guest, err: String(e) }, 'data plane removal failed for an expired binding'),
+      );
+    }
+    return gone.length;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private policyState() {
+    return {
+      guests: this.c.guests,
+      binding: (g: string) => this.cache.get(g),
+      prefixOwner: (p: Parameters<BindingCache['ownerOf']>[0]) => this.cache.ownerOf(p),
+    };
+  }
+
+  private async apply(input: BuInput, d: Decision): Promise<Reply | null> {
+    switch (d.kind) {
+      case 'drop':
+        return this.drop(d.reason, d.guest);
+      case 'ignore':
+        this.counters.dropped[d.reason] = (this.counters.dropped[d.reason] ?? 0) + 1;
+        this.log.info({ guest: d.guest, src: formatIpv6(input.src) }, 'de-registration from a CoA that is not the current one ignored');
+        return null;
+      case 'reject':
+        this.countGuest(d.guest, 'rejected');
+        this.emit({ type: 'rejected', guest: d.guest, at: input.now, status: d.status, detail: d.detail, coa: formatIpv6(input.src) });
+        this.log.info({ guest: d.guest, status: d.status, detail: d.detail, src: formatIpv6(input.src), seq: input.bu.seq }, 'binding update rejected');
+        return this.answer(input, d);
+      case 'deregister': {
+        try {
+          await this.c.dataplane.remove(d.guest);
+        } catch (e) {
+          this.log.error({ guest: d.guest, err: String(e) }, 'data plane removal failed on de-registration');
+          return this.sendAck(input, d.sa, { ...d.ack, status: BaStatus.InsufficientResources });
+        }
+        const old = this.cache.delete(d.guest);
+        this.dirty.set(d.guest, 'delete');
+        this.emit({ type: 'deregistered', guest: d.guest, at: input.now, coa: old?.coa, seq: input.bu.seq });
+        this.log.info({ guest: d.guest, coa: old?.coa }, 'binding de-registered');
+        return this.sendAck(input, d.sa, d.ack);
+      }
+      case 'accept': {
+        const previous = this.cache.get(d.guest);
+        try {
+          await this.c.dataplane.upsert(d.tunnel);
+        } catch (e) {
+          // Roll back to what forwarded before, so a failed move leaves the guest reachable.
+          await (previous ? this.c.dataplane.upsert(tunnelOf(previous)) : this.c.dataplane.remove(d.guest)).catch(() => {});
+          this.log.error({ guest: d.guest, err: String(e) }, 'forwarding setup failed');
+          this.emit({ type: 'rejected', guest: d.guest, at: input.now, status: BaStatus.ForwardingSetupFailed, detail: String(e) });
+          return this.sendAck(input, d.sa, { ...d.ack, status: BaStatus.ForwardingSetupFailed, lifetimeUnits: 0, flags: { ...d.ack.flags, router: false } });
+        }
+        const from = previous?.coa;
+        this.cache.put(d.binding, d.prefixes);
+        this.countGuest(d.guest, 'accepted');
+        this.dirty.set(d.guest, 'upsert');
+        const type: HaEventType = d.created ? 'created' : d.moved ? 'moved' : 'updated';
+        this.emit({ type, guest: d.guest, at: input.now, coa: d.binding.coa, seq: d.binding.seq, ...(d.moved && from ? { from } : {}) });
+        if (type !== 'updated') this.log.info({ guest: d.guest, coa: d.binding.coa, from, seq: d.binding.seq, mnps: d.binding.mnps }, `binding ${type}`);
+        return this.sendAck(input, d.sa, d.ack);
+      }
+    }
+  }
+
+  private answer(input: BuInput, d: Decision): Reply | null {
+    return 'ack' in d ? this.sendAck(input, d.sa, d.ack) : null;
+  }
+
+  private sendAck(input: BuInput, sa: SecurityAssociation, ack: BindingAck): Reply {
+    this.counters.acks[ack.status] = (this.counters.acks[ack.status] ?? 0) + 1;
+    // Proxy mode: the mobile node's "home address" is the BU source, as is the CoA we answer.
+    const mh = encodeMobilityHeader(ack, { authenticate: (m, covered) => mnHaAuthenticator(sa, input.src, input.src, m, covered) });
+    return { mh, to: input.src, from: input.dst };
+  }
+
+  private bindingError(src: Ipv6Address, dst: Ipv6Address, status: BeStatus): Reply | null {
+    if (!this.beLimit.take('all', this.c.clock.now())) return this.drop('rate-limited');
+    this.counters.bindingErrors++;
+    const mh = encodeMobilityHeader({ type: MhType.BindingError, status, homeAddress: src, options: [] });
+    return { mh, to: src, from: dst };
+  }
+
+  private drop(reason: DropReason, guest?: string): null {
+    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1;
+    if (guest) this.countGuest(guest, 'dropped');
+    return null;
+  }
+
+  private countGuest(guest: string, what: 'accepted' | 'rejected' | 'dropped'): void {
+    const b = this.cache.get(guest);
+    if (!b) return;
+    b.counters ??= { accepted: 0, rejected: 0, dropped: 0 };
+    b.counters[what]++;
+  }
+
+  private emit(e: HaEvent): void {
+    for (const fn of this.listeners) {
+      try {
+        fn(e);
+      } catch (err) {
+        this.log.error({ err: String(err) }, 'event listener failed');
+      }
+    }
+  }
+
+  private serialise<T>(guest: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(guest) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.chains.set(guest, tail);
+    void tail.then(() => {
+      if (this.chains.get(guest) === tail) this.chains.delete(guest);
+    });
+    return next;
+  }
+}
+
+export function tunnelOf(b: Binding) {
+  return { guest: b.guest, prefixes: b.mnps.map((p) => parsePrefix(p)), coa: parseIpv6(b.coa) };
+}
+
+export function toStored(b: Binding): StoredBinding {
+  return {
+    guest: b.guest,
+    mnps: b.mnps,
+    coa: b.coa,
+    haAddress: b.haAddress,
+    seq: b.seq,
+    flags: b.flags,
+    lifetimeSec: b.lifetimeSec,
+    expiresAt: b.expiresAt,
+    registeredAt: b.registeredAt,
+    updatedAt: b.updatedAt,
+    ...(b.lastTimestamp !== undefined ? { lastTimestamp: b.lastTimestamp.toString() } : {}),
+    history: b.history ?? [],
+  };
+}
+
+export function fromStored(s: StoredBinding): Binding {
+  return {
+    guest: s.guest,
+    mnps: [...s.mnps],
+    coa: s.coa,
+    haAddress: s.haAddress,
+    seq: s.seq,
+    flags: [...s.flags],
+    lifetimeSec: s.lifetimeSec,
+    expiresAt: s.expiresAt,
+    registeredAt: s.registeredAt,
+    updatedAt: s.updatedAt,
+    ...(s.lastTimestamp !== undefined ? { lastTimestamp: BigInt(s.lastTimestamp) } : {}),
+    ...(s.history.length ? { history: s.history.map((h) => ({ ...h })) } : {}),
+  };
+}
+
+async function runLimited<T>(items: readonly T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (i < items.length) {
+      const item = items[i++] as T;
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}

@@ -7,7 +7,7 @@
       "target_name": "roam6_native",
       "sources": [
         "src/addon.c",
-        "src/args.c",
+        "src/js.c",
         "src/errors.c",
         "src/fdio.c",
         "src/poller.c",

@@ -5,6 +5,8 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from './errors.js';
 import { registerMhCommands } from './commands/mh.js';
+import { registerBindingsCommands } from './commands/bindings.js';
+import { registerHaCommands } from './commands/ha.js';
 
 export function buildProgram(): Command {
   const program = new Command('roam6')
@@ -13,6 +15,8 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(roam6 --help lists the commands)');
   registerMhCommands(program);
+  registerHaCommands(program);
+  registerBindingsCommands(program);
   return program;
 }
 

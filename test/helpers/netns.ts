@@ -7,6 +7,8 @@
  * Only 2001:db8::/32 documentation addresses are used.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const canUseNetns: boolean = (() => {
   if (process.getuid?.() !== 0) return false;
@@ -112,5 +114,81 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 5000, ste
     } catch (e) { last = e; }
     if (Date.now() > deadline) throw new Error(`waitFor timed out after ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+/**
+ * A child process that speaks JSON lines: commands go to its stdin, events come from its
+ * stdout (one JSON object per line). Events are kept in arrival order, so a test can wait
+ * for one that may already have arrived. Pairs with `NetnsLab.spawn` and the fixture
+ * peers in test/fixtures/.
+ */
+export class JsonLineChild<E> {
+  readonly events: E[] = [];
+  private stderr = '';
+  private exited: string | null = null;
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout?.setEncoding('utf8');
+    let partial = '';
+    child.stdout?.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line.trim()) this.events.push(JSON.parse(line) as E);
+    });
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => { this.stderr += chunk; });
+    child.on('exit', (code, signal) => { this.exited = `exited (code ${code}, signal ${signal})`; });
+  }
+
+  send(command: object): void {
+    this.child.stdin?.write(`${JSON.stringify(command)}\n`);
+  }
+
+  /** The first event (from index `from` on) that matches; rejects with the child's stderr on timeout. */
+  waitForEvent<T extends E>(match: (e: E) => e is T, timeoutMs?: number, from?: number): Promise<T>;
+  waitForEvent(match: (e: E) => boolean, timeoutMs?: number, from?: number): Promise<E>;
+  async waitForEvent(match: (e: E) => boolean, timeoutMs = 5000, from = 0): Promise<E> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.slice(from).find(match);
+      if (found !== undefined) return found;
+      if (Date.now() > deadline || this.exited) {
+        throw new Error(`no matching event within ${timeoutMs} ms${this.exited ? `; child ${this.exited}` : ''}; ` +
+          `events: ${JSON.stringify(this.events)}; stderr: ${this.stderr || '(empty)'}`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Close stdin (the fixtures exit on EOF) and wait for the process to end. */
+  async end(timeoutMs = 5000): Promise<void> {
+    this.child.stdin?.end();
+    await waitFor(() => this.exited !== null || this.child.exitCode !== null, timeoutMs);
+  }
+}
+
+/**
+ * Fixture scripts import the compiled code in dist/. Rebuild it (tsc -p tsconfig.build.json)
+ * when it is missing or older than any source file, so a test never runs stale JavaScript.
+ * `npm test` builds in `pretest` already; this covers running vitest directly.
+ */
+export function ensureDistBuilt(root: string, entry: string): void {
+  const newestSource = (dir: string): number => {
+    let newest = 0;
+    for (const ent of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, ent.name);
+      newest = Math.max(newest, ent.isDirectory() ? newestSource(p) : statSync(p).mtimeMs);
+    }
+    return newest;
+  };
+  const built = join(root, entry);
+  if (existsSync(built) && statSync(built).mtimeMs >= newestSource(join(root, 'src'))) return;
+  try {
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+      { cwd: root, stdio: 'pipe', encoding: 'utf8' });
+  } catch (e) {
+    const out = (e as { stdout?: string }).stdout ?? '';
+    throw new Error(`building dist/ for the fixtures failed:\n${out}`);
   }
 }

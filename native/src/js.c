@@ -1,5 +1,5 @@
-/* Argument checking for the JS-facing functions. See args.h. */
-#include "args.h"
+/* Helpers at the JS boundary. See js.h. */
+#include "js.h"
 
 #include <limits.h>
 #include <math.h>
@@ -20,13 +20,13 @@ static bool fail_napi(napi_env env, const char *what) {
   return false;
 }
 
-bool args_get(napi_env env, napi_callback_info info, size_t min, size_t max,
+bool js_get_args(napi_env env, napi_callback_info info, size_t min, size_t max,
               napi_value *argv, napi_value *this_arg) {
   size_t argc = max;
   if (napi_get_cb_info(env, info, &argc, argv, this_arg, NULL) != napi_ok)
     return fail_napi(env, "napi_get_cb_info");
   if (argc < min) {
-    char msg[64];
+    char msg[96];
     snprintf(msg, sizeof msg, "expected at least %zu arguments, got %zu", min, argc);
     errors_throw_type(env, msg);
     return false;
@@ -34,13 +34,13 @@ bool args_get(napi_env env, napi_callback_info info, size_t min, size_t max,
   return true;
 }
 
-bool args_is_absent(napi_env env, napi_value value) {
+bool js_is_absent(napi_env env, napi_value value) {
   napi_valuetype t;
   if (napi_typeof(env, value, &t) != napi_ok) return false;
   return t == napi_undefined || t == napi_null;
 }
 
-bool args_int(napi_env env, napi_value value, const char *name, int64_t lo, int64_t hi, int64_t *out) {
+bool js_arg_int(napi_env env, napi_value value, const char *name, int64_t lo, int64_t hi, int64_t *out) {
   napi_valuetype t;
   double d;
   if (napi_typeof(env, value, &t) != napi_ok) return fail_napi(env, "napi_typeof");
@@ -57,14 +57,14 @@ bool args_int(napi_env env, napi_value value, const char *name, int64_t lo, int6
   return true;
 }
 
-bool args_fd(napi_env env, napi_value value, int *fd) {
+bool js_arg_fd(napi_env env, napi_value value, int *fd) {
   int64_t v;
-  if (!args_int(env, value, "fd", 0, INT_MAX, &v)) return false;
+  if (!js_arg_int(env, value, "fd", 0, INT_MAX, &v)) return false;
   *fd = (int)v;
   return true;
 }
 
-bool args_bytes(napi_env env, napi_value value, const char *name, void **data, size_t *len) {
+bool js_arg_bytes(napi_env env, napi_value value, const char *name, void **data, size_t *len) {
   bool is_typed = false;
   napi_typedarray_type type;
   if (napi_is_typedarray(env, value, &is_typed) != napi_ok) return fail_napi(env, "napi_is_typedarray");
@@ -76,16 +76,16 @@ bool args_bytes(napi_env env, napi_value value, const char *name, void **data, s
   return true;
 }
 
-bool args_in6(napi_env env, napi_value value, const char *name, struct in6_addr *out) {
+bool js_arg_in6(napi_env env, napi_value value, const char *name, struct in6_addr *out) {
   void *data;
   size_t len;
-  if (!args_bytes(env, value, name, &data, &len)) return false;
+  if (!js_arg_bytes(env, value, name, &data, &len)) return false;
   if (len != sizeof *out) return fail_type(env, name, "a 16-byte IPv6 address");
   memcpy(out, data, sizeof *out);
   return true;
 }
 
-bool args_string(napi_env env, napi_value value, const char *name, char *buf, size_t size) {
+bool js_arg_string(napi_env env, napi_value value, const char *name, char *buf, size_t size) {
   napi_valuetype t;
   size_t needed;
   if (napi_typeof(env, value, &t) != napi_ok) return fail_napi(env, "napi_typeof");
@@ -105,17 +105,27 @@ bool args_string(napi_env env, napi_value value, const char *name, char *buf, si
   return true;
 }
 
-bool args_property(napi_env env, napi_value obj, const char *key, napi_value *out, bool *present) {
+bool js_get_property(napi_env env, napi_value obj, const char *key, napi_value *out, bool *present) {
   if (napi_get_named_property(env, obj, key, out) != napi_ok) return fail_napi(env, "napi_get_named_property");
-  *present = !args_is_absent(env, *out);
+  *present = !js_is_absent(env, *out);
   return true;
 }
 
-napi_value args_new_u8(napi_env env, const void *bytes, size_t len) {
+napi_value js_new_u8(napi_env env, const void *bytes, size_t len) {
   void *data;
   napi_value buffer, view;
   NAPI_CALL(env, napi_create_arraybuffer(env, len, &data, &buffer));
   if (len > 0) memcpy(data, bytes, len);
   NAPI_CALL(env, napi_create_typedarray(env, napi_uint8_array, len, buffer, 0, &view));
   return view;
+}
+
+napi_status js_export_functions(napi_env env, napi_value exports, const struct js_function *fns, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    napi_value f;
+    napi_status s = napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    if (s == napi_ok) s = napi_set_named_property(env, exports, fns[i].name, f);
+    if (s != napi_ok) return s;
+  }
+  return napi_ok;
 }

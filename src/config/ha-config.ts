@@ -1,0 +1,100 @@
+/**
+ * `roam6 ha --config FILE`: the Home Agent's configuration (JSON). Documented in
+ * docs/configuration.md; a working example is deploy/examples/ha.json.
+ */
+import { z } from 'zod';
+import { formatPrefix, prefixCovers, type Ipv6Prefix } from '../wire/ipv6.js';
+import { MAX_LIFETIME_SEC } from '../wire/mh/constants.js';
+import type { GuestPolicy } from '../ports/guest-directory.js';
+import { ConfigError, formatIssues, ipv6Address, ipv6Prefix, listenAddress, logLevel, readJsonConfig, securityAssociation } from './common.js';
+
+const guest = z
+  .object({
+    id: z.string().min(1).max(253).describe('Mobile Node Identifier (NAI), e.g. g1@example.net'),
+    mnps: z.array(ipv6Prefix).default([]),
+    mobileRouter: z.boolean().default(true),
+    sas: z.array(securityAssociation).min(1, 'at least one security association').max(2, 'at most two SAs (one rollover)'),
+  })
+  .strict();
+
+export const haConfigSchema = z
+  .object({
+    addresses: z.array(ipv6Address).min(1, 'at least one HA address'),
+    servedPrefixes: z.array(ipv6Prefix).min(1, 'at least one served prefix (the MNP pool)'),
+    maxLifetimeSec: z.number().int().min(4).max(MAX_LIFETIME_SEC).default(3600),
+    replayProtection: z
+      .object({ requireTimestamp: z.boolean().default(false), windowMs: z.number().int().min(100).max(600_000).default(7000) })
+      .strict()
+      .default({ requireTimestamp: false, windowMs: 7000 }),
+    rateLimit: z
+      .object({ perSec: z.number().positive().default(20), burst: z.number().int().min(1).default(40) })
+      .strict()
+      .default({ perSec: 20, burst: 40 }),
+    dataplane: z
+      .object({
+        backend: z.enum(['kernel', 'userspace', 'none']).default('kernel'),
+        /** Interface the tunnels leave by (kernel backend); optional. */
+        device: z.string().optional(),
+      })
+      .strict()
+      .default({ backend: 'kernel' }),
+    api: z
+      .object({
+        listen: listenAddress.default({ host: '127.0.0.1', port: 8446 }),
+        /** Bearer token for write operations; or tokenFile. */
+        token: z.string().min(16, 'token must be at least 16 characters').optional(),
+        tokenFile: z.string().optional(),
+      })
+      .strict()
+      .default({ listen: { host: '127.0.0.1', port: 8446 } }),
+    redis: z
+      .object({
+        /** redis://, rediss://, unix://, redis+cluster://; default REDIS_URL, else an embedded server. */
+        url: z.string().optional(),
+        /** Persist bindings and read enrolled guests from Redis. */
+        enabled: z.boolean().default(true),
+      })
+      .strict()
+      .default({ enabled: true }),
+    guests: z.array(guest).default([]),
+    log: z.object({ level: logLevel }).strict().default({ level: 'info' }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const ids = new Set<string>();
+    const spis = new Map<number, string>();
+    const owned: { p: Ipv6Prefix; id: string }[] = [];
+    c.guests.forEach((g, i) => {
+      if (ids.has(g.id)) ctx.addIssue({ code: 'custom', path: ['guests', i, 'id'], message: `duplicate guest id ${g.id}` });
+      ids.add(g.id);
+      g.sas.forEach((sa, j) => {
+        const other = spis.get(sa.spi);
+        if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['guests', i, 'sas', j, 'spi'], message: `SPI ${sa.spi} is already used by ${other}` });
+        spis.set(sa.spi, g.id);
+      });
+      g.mnps.forEach((p, j) => {
+        if (!c.servedPrefixes.some((s) => prefixCovers(s, p))) {
+          ctx.addIssue({ code: 'custom', path: ['guests', i, 'mnps', j], message: `${formatPrefix(p)} is outside servedPrefixes` });
+        }
+        const clash = owned.find((o) => prefixCovers(o.p, p) || prefixCovers(p, o.p));
+        if (clash) ctx.addIssue({ code: 'custom', path: ['guests', i, 'mnps', j], message: `${formatPrefix(p)} overlaps ${formatPrefix(clash.p)} of ${clash.id}` });
+        owned.push({ p, id: g.id });
+      });
+    });
+  });
+
+export type HaConfig = z.output<typeof haConfigSchema>;
+
+export function parseHaConfig(raw: unknown, file = '(inline)'): HaConfig {
+  const r = haConfigSchema.safeParse(raw);
+  if (!r.success) throw new ConfigError(formatIssues(file, r.error.issues));
+  return r.data;
+}
+
+export function loadHaConfig(file: string): HaConfig {
+  return parseHaConfig(readJsonConfig(file), file);
+}
+
+export function guestsFromConfig(c: HaConfig): GuestPolicy[] {
+  return c.guests.map((g) => ({ id: g.id, mnps: g.mnps, sas: g.sas, mobileRouter: g.mobileRouter }));
+}

@@ -1,0 +1,567 @@
+/**
+ * Thin, typed helpers over the npm `netlink` package (rtnetlink + the SEG6 generic netlink
+ * family), plus /proc/sys writes. Everything here acts on the network namespace of the
+ * calling process.
+ *
+ * The constants below are roam6's footprint in the kernel. Teardown finds what we installed
+ * by exactly these values, so they must never be reused for anything else.
+ */
+import { constants as osConstants } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
+import {
+  createGenericNetlink, createRtNetlink, genl, rt,
+  type GenericNetlinkSocket, type RtNetlinkSocket,
+} from 'netlink';
+import { formatIpv6, formatPrefix, ipv6FromBytes, type Ipv6Address, type Ipv6Prefix } from '../../wire/ipv6.js';
+import { encodeHostU32, encodeNlAttr } from './seg6.js';
+
+/**
+ * Route protocol (rtm_protocol) that tags every route roam6 installs. 82 = 0x52 ('R'): free in
+ * iproute2's rt_protos and in include/uapi/linux/rtnetlink.h (which uses up to 42 and 186..192).
+ * `ip route` prints it as `proto 82`.
+ */
+export const RTPROT_ROAM6 = 82;
+
+/** Routing tables owned by roam6 (never shared). */
+export const TABLE_DECAP = 6100;
+/** seg6 encap routes, one per MNP (HA), or per guest (host: `default from MNP` + guest link). */
+export const TABLE_ENCAP = 6101;
+/** HA only, PMTU "funnel" routes (see docs/dataplane.md §PMTU). */
+export const TABLE_FUNNEL = 6102;
+/** Every table roam6 owns; teardown flushes them whole. */
+export const ROAM6_TABLES: readonly number[] = [TABLE_DECAP, TABLE_ENCAP, TABLE_FUNNEL];
+
+export const RT_TABLE_UNSPEC = 0;
+export const RT_TABLE_MAIN = 254;
+export const RT_TABLE_LOCAL = 255;
+
+/**
+ * ip-rule priorities owned by roam6. The kernel's `lookup local` rule sits at pref 0; roam6 moves
+ * it to RULE_PREF_LOCAL so that RULE_PREF_DECAP can steer proto-41 packets for our tunnel
+ * endpoint to TABLE_DECAP first. The values are kept tiny so that administrator rules (usually
+ * ≥ 100) keep their position relative to the local table.
+ */
+export const RULE_PREF_DECAP = 1;
+export const RULE_PREF_LOCAL = 2;
+/** `iif <funnel-out> lookup TABLE_ENCAP` (HA with the PMTU funnel). */
+export const RULE_PREF_FUNNEL = 3;
+/** `lookup TABLE_FUNNEL` (HA with funnel) or `lookup TABLE_ENCAP` (HA without funnel, hosts). */
+export const RULE_PREF_MNP = 4;
+export const ROAM6_RULE_PREFS: readonly number[] = [RULE_PREF_DECAP, RULE_PREF_LOCAL, RULE_PREF_FUNNEL, RULE_PREF_MNP];
+
+export const AF_INET6 = 10;
+/** IPPROTO_IPV6 as a next header: IPv6-in-IPv6 (RFC 2473). */
+export const IPPROTO_IPV6 = 41;
+
+const NLM_F_REPLACE = 0x100;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
+/** include/uapi/linux/rtnetlink.h RTAX_MTU, and its lock bit in RTAX_LOCK. */
+const RTAX_MTU = 2;
+
+/** An rtnetlink / generic netlink request the kernel (or the socket) refused. */
+export class RtnlError extends Error {
+  override name = 'RtnlError';
+  readonly code: string;
+  /** errno number (positive), or null when the failure was not an errno (e.g. timeout). */
+  readonly errno: number | null;
+  /** The operation, e.g. `RTM_NEWROUTE 2001:db8:100::/64 table 6101`. */
+  readonly op: string;
+
+  constructor(op: string, code: string, errno: number | null, cause?: unknown) {
+    super(`${op}: ${code}`, cause === undefined ? undefined : { cause });
+    this.op = op;
+    this.code = code;
+    this.errno = errno;
+  }
+}
+
+/** Map what the `netlink` package throws ("Request rejected: EEXIST", ErrnoException…) to RtnlError. */
+export function toRtnlError(op: string, err: unknown): RtnlError {
+  if (err instanceof RtnlError) return err;
+  const e = err as { code?: unknown; errno?: unknown; message?: unknown };
+  if (typeof e?.code === 'string') {
+    return new RtnlError(op, e.code, typeof e.errno === 'number' ? Math.abs(e.errno) : errnoOf(e.code), err);
+  }
+  const msg = typeof e?.message === 'string' ? e.message : String(err);
+  const m = /Request rejected: (\w+)/.exec(msg);
+  if (m) {
+    const code = m[1]!;
+    return /^\d+$/.test(code) ? new RtnlError(op, `E${code}`, Number(code), err) : new RtnlError(op, code, errnoOf(code), err);
+  }
+  if (/Timeout/i.test(msg)) return new RtnlError(op, 'ETIMEDOUT', errnoOf('ETIMEDOUT'), err);
+  return new RtnlError(op, 'EUNKNOWN', null, err);
+}
+
+function errnoOf(code: string): number | null {
+  const table = osConstants.errno as Record<string, number | undefined>;
+  return table[code] ?? null;
+}
+
+/** True for "that object is not there" answers (route/rule/link delete of something absent). */
+export function isNotFound(err: unknown): boolean {
+  return err instanceof RtnlError && (err.code === 'ESRCH' || err.code === 'ENOENT' || err.code === 'ENODEV');
+}
+
+/** A route as roam6 installs it (always IPv6, scope universe). */
+export interface RouteSpec {
+  readonly dst: Ipv6Prefix;
+  /** Source prefix (source-specific route, needs IPV6_SUBTREES). */
+  readonly src?: Ipv6Prefix;
+  readonly table: number;
+  /** Output interface index (seg6 and seg6local routes need one). */
+  readonly oif?: number;
+  readonly gateway?: Ipv6Address;
+  readonly type?: 'unicast' | 'unreachable';
+  readonly encap?: { readonly type: number; readonly data: Uint8Array };
+  /** RTAX_MTU metric; `lock` sets the RTAX_LOCK bit (`mtu lock N`). */
+  readonly mtu?: { readonly value: number; readonly lock: boolean };
+  /** Defaults to RTPROT_ROAM6. */
+  readonly protocol?: number;
+  /** RTA_PRIORITY (the route metric); kernel default 1024 when absent. */
+  readonly metric?: number;
+}
+
+/** A route as dumped from the kernel. */
+export interface RouteInfo {
+  readonly dst: Ipv6Prefix;
+  readonly src: Ipv6Prefix | null;
+  readonly table: number;
+  readonly protocol: number;
+  readonly type: number;
+  readonly oif: number | null;
+  readonly metric: number | null;
+  readonly encapType: number | null;
+  readonly encap: Uint8Array | null;
+}
+
+/** An IPv6 policy rule (always action `lookup <table>`). */
+export interface RuleSpec {
+  readonly priority: number;
+  readonly table: number;
+  readonly dst?: Ipv6Prefix;
+  readonly src?: Ipv6Prefix;
+  readonly iifname?: string;
+  readonly ipProto?: number;
+}
+
+export interface RuleInfo extends RuleSpec {
+  readonly action: number;
+}
+
+export interface LinkInfo {
+  readonly index: number;
+  readonly name: string;
+  readonly mtu: number | null;
+}
+
+export interface RtnlOptions {
+  /** Per-request timeout (default 10 s). */
+  readonly timeoutMs?: number;
+  /** Requests in flight on the socket at once (default 64). Netlink drops ACKs past SO_RCVBUF. */
+  readonly maxInFlight?: number;
+}
+
+const ZERO16 = new Uint8Array(16);
+
+function routeType(t: RouteSpec['type']): rt.RouteType {
+  return t === 'unreachable' ? rt.RouteType.UNREACHABLE : rt.RouteType.UNICAST;
+}
+
+function enumNumber(mapping: Record<string, string | number>, v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string') {
+    const n = mapping[v];
+    if (typeof n === 'number') return n;
+  }
+  return 0;
+}
+
+function prefixFrom(addr: Buffer | undefined, len: number | undefined): Ipv6Prefix {
+  return { addr: addr && addr.length === 16 ? ipv6FromBytes(addr) : ipv6FromBytes(ZERO16), len: len ?? 0 };
+}
+
+function describeRoute(r: { dst: Ipv6Prefix; src?: Ipv6Prefix | null; table: number }): string {
+  return `${formatPrefix(r.dst)}${r.src && r.src.len > 0 ? ` from ${formatPrefix(r.src)}` : ''} table ${r.table}`;
+}
+
+function describeRule(r: RuleSpec): string {
+  const sel = [
+    r.src ? `from ${formatPrefix(r.src)}` : '',
+    r.dst ? `to ${formatPrefix(r.dst)}` : '',
+    r.iifname ? `iif ${r.iifname}` : '',
+    r.ipProto !== undefined ? `ipproto ${r.ipProto}` : '',
+  ].filter(Boolean).join(' ');
+  return `pref ${r.priority} ${sel} lookup ${r.table}`.replace(/ +/g, ' ');
+}
+
+/** Metrics attribute payload: RTAX_MTU (+ RTAX_LOCK when locked). */
+function encodeMetrics(mtu: { value: number; lock: boolean }): { mtu: Buffer; lock?: Buffer } {
+  const m: { mtu: Buffer; lock?: Buffer } = { mtu: Buffer.from(encodeHostU32(mtu.value)) };
+  if (mtu.lock) m.lock = Buffer.from(encodeHostU32(1 << RTAX_MTU));
+  return m;
+}
+
+/**
+ * Small FIFO semaphore so bulk installs never overrun the netlink receive buffer. The wait
+ * queue is an array with a moving head (Array#shift is O(n), which made 100k queued requests
+ * quadratic).
+ */
+class Limiter {
+  private active = 0;
+  private waiting: Array<() => void> = [];
+  private head = 0;
+  constructor(private readonly max: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.wakeNext();
+    }
+  }
+  private wakeNext(): void {
+    if (this.head >= this.waiting.length) return;
+    const next = this.waiting[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.head);
+      this.head = 0;
+    }
+    next?.();
+  }
+}
+
+/**
+ * One rtnetlink socket with typed route / rule / link / address helpers.
+ * Create it inside the namespace it should act on; close() it when done.
+ */
+export class Rtnl {
+  private readonly sock: RtNetlinkSocket;
+  private readonly timeoutMs: number;
+  private readonly limiter: Limiter;
+  private closed = false;
+
+  private constructor(sock: RtNetlinkSocket, opts: RtnlOptions) {
+    this.sock = sock;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.limiter = new Limiter(opts.maxInFlight ?? 64);
+  }
+
+  /** Open an rtnetlink socket in the caller's network namespace. */
+  static open(opts: RtnlOptions = {}): Rtnl {
+    const sock = createRtNetlink();
+    try { sock.socket.setRecvBufferSize(4 << 20); } catch { /* keep the default */ }
+    return new Rtnl(sock, opts);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sock.socket.close();
+  }
+
+  private async call<T>(op: string, fn: (o: { timeout: number; flags?: number }) => Promise<T>, flags?: number): Promise<T> {
+    if (this.closed) throw new RtnlError(op, 'ECLOSED', null);
+    return this.limiter.run(async () => {
+      try {
+        return await fn(flags === undefined ? { timeout: this.timeoutMs } : { timeout: this.timeoutMs, flags });
+      } catch (err) {
+        throw toRtnlError(op, err);
+      }
+    });
+  }
+
+  // ---- routes -------------------------------------------------------------------------
+
+  /** Create or replace (NLM_F_CREATE|NLM_F_REPLACE) a route; idempotent. */
+  async replaceRoute(r: RouteSpec): Promise<void> {
+    const attrs: rt.RouteAttrs = { table: r.table };
+    if (r.dst.len > 0) attrs.dst = Buffer.from(r.dst.addr);
+    if (r.src && r.src.len > 0) attrs.src = Buffer.from(r.src.addr);
+    if (r.oif !== undefined) attrs.oif = r.oif;
+    if (r.gateway) attrs.gateway = Buffer.from(r.gateway);
+    if (r.metric !== undefined) attrs.priority = r.metric;
+    if (r.encap) {
+      attrs.encapType = r.encap.type;
+      attrs.encap = Buffer.from(r.encap.data);
+    }
+    if (r.mtu) attrs.metrics = encodeMetrics(r.mtu);
+    await this.call(`RTM_NEWROUTE ${describeRoute(r)}`, (o) => this.sock.newRoute(this.routeHeader(r), attrs, o),
+      NLM_F_CREATE | NLM_F_REPLACE);
+  }
+
+  /**
+   * Delete one route. Only the key fields are matched (dst, src, table and, when given,
+   * protocol / metric / oif). Returns false when there was nothing to delete.
+   */
+  async deleteRoute(r: Pick<RouteSpec, 'dst' | 'src' | 'table' | 'protocol' | 'metric' | 'oif' | 'type'>): Promise<boolean> {
+    const attrs: rt.RouteAttrs = { table: r.table };
+    if (r.dst.len > 0) attrs.dst = Buffer.from(r.dst.addr);
+    if (r.src && r.src.len > 0) attrs.src = Buffer.from(r.src.addr);
+    if (r.metric !== undefined) attrs.priority = r.metric;
+    if (r.oif !== undefined) attrs.oif = r.oif;
+    try {
+      await this.call(`RTM_DELROUTE ${describeRoute(r)}`, (o) =>
+        this.sock.delRoute({ ...this.routeHeader(r), protocol: r.protocol ?? 0, scope: 'NOWHERE' }, attrs, o));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  private routeHeader(r: Pick<RouteSpec, 'dst' | 'src' | 'table' | 'protocol' | 'type'>): rt.Route {
+    return {
+      family: AF_INET6,
+      dstLen: r.dst.len,
+      srcLen: r.src?.len ?? 0,
+      table: r.table < 256 ? r.table : RT_TABLE_UNSPEC,
+      protocol: r.protocol ?? RTPROT_ROAM6,
+      scope: rt.RouteScope.UNIVERSE,
+      type: routeType(r.type),
+    };
+  }
+
+  /** Dump IPv6 routes (all tables), optionally filtered here by table and/or protocol. */
+  async listRoutes(filter: { table?: number; protocol?: number } = {}): Promise<RouteInfo[]> {
+    const msgs = await this.call('RTM_GETROUTE dump', (o) => this.sock.getRoutes({ family: AF_INET6 }, undefined, o));
+    const out: RouteInfo[] = [];
+    for (const m of msgs) {
+      const info = toRouteInfo(m);
+      if (filter.table !== undefined && info.table !== filter.table) continue;
+      if (filter.protocol !== undefined && info.protocol !== filter.protocol) continue;
+      out.push(info);
+    }
+    return out;
+  }
+
+  // ---- rules --------------------------------------------------------------------------
+
+  /** Add a `lookup <table>` rule unless an identical one exists (NLM_F_EXCL). Returns false if it existed. */
+  async addRule(r: RuleSpec): Promise<boolean> {
+    try {
+      await this.call(`RTM_NEWRULE ${describeRule(r)}`, (o) => this.sock.newRule(ruleHeader(r), ruleAttrs(r), o),
+        NLM_F_CREATE | NLM_F_EXCL);
+      return true;
+    } catch (err) {
+      if (err instanceof RtnlError && err.code === 'EEXIST') return false;
+      throw err;
+    }
+  }
+
+  /** Delete the first rule matching every given field. Returns false when none matched. */
+  async deleteRule(r: RuleSpec): Promise<boolean> {
+    try {
+      await this.call(`RTM_DELRULE ${describeRule(r)}`, (o) => this.sock.delRule(ruleHeader(r), ruleAttrs(r), o));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async listRules(): Promise<RuleInfo[]> {
+    const msgs = await this.call('RTM_GETRULE dump', (o) => this.sock.getRules({ family: AF_INET6 }, undefined, o));
+    return msgs.map(toRuleInfo);
+  }
+
+  // ---- links and addresses -----------------------------------------------------------
+
+  async listLinks(): Promise<LinkInfo[]> {
+    const msgs = await this.call('RTM_GETLINK dump', (o) => this.sock.getLinks(undefined, undefined, o));
+    return msgs.map((m) => ({ index: m.data.index ?? 0, name: m.attrs.ifname ?? '', mtu: m.attrs.mtu ?? null }));
+  }
+
+  async linkByName(name: string): Promise<LinkInfo | null> {
+    return (await this.listLinks()).find((l) => l.name === name) ?? null;
+  }
+
+  /** The interface that holds `addr` (any scope), or null. */
+  async linkOfAddress(addr: Ipv6Address): Promise<LinkInfo | null> {
+    const msgs = await this.call(`RTM_GETADDR dump (owner of ${formatIpv6(addr)})`, (o) =>
+      this.sock.getAddresses({ family: AF_INET6 }, undefined, o));
+    const hit = msgs.find((m) => {
+      const a = m.attrs.address ?? m.attrs.local;
+      return a !== undefined && a.length === 16 && Buffer.compare(a, Buffer.from(addr)) === 0;
+    });
+    if (!hit || hit.data.index === undefined) return null;
+    const index = hit.data.index;
+    return (await this.listLinks()).find((l) => l.index === index) ?? null;
+  }
+
+  /** Create a veth pair `a` ↔ `b` in this namespace (IFLA_LINKINFO kind "veth", VETH_INFO_PEER). */
+  async createVethPair(a: string, b: string, mtu?: number): Promise<void> {
+    const linkinfo = Buffer.from(encodeVethLinkInfo(b, mtu));
+    const attrs: { ifname: string; linkinfo: Buffer; mtu?: number } = { ifname: a, linkinfo };
+    if (mtu !== undefined) attrs.mtu = mtu;
+    await this.call(`RTM_NEWLINK veth ${a}/${b}`, (o) => this.sock.newLink({}, attrs, o), NLM_F_CREATE | NLM_F_EXCL);
+  }
+
+  /** Delete a link by name; false when it does not exist. */
+  async deleteLink(name: string): Promise<boolean> {
+    const link = await this.linkByName(name);
+    if (!link) return false;
+    try {
+      await this.call(`RTM_DELLINK ${name}`, (o) => this.sock.delLink({ index: link.index }, undefined, o));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async setLinkUp(index: number): Promise<void> {
+    await this.call(`RTM_SETLINK ${index} up`, (o) =>
+      this.sock.setLink({ index, flags: { up: true }, change: { up: true } }, undefined, o));
+  }
+
+  /** Add an IPv6 address without DAD; idempotent (NLM_F_REPLACE). */
+  async addAddress(index: number, addr: Ipv6Address, prefixLen: number): Promise<void> {
+    await this.call(`RTM_NEWADDR ${formatIpv6(addr)}/${prefixLen} dev ${index}`, (o) =>
+      this.sock.newAddress({ family: AF_INET6, prefixlen: prefixLen, index, flags: { nodad: true } },
+        { address: Buffer.from(addr), local: Buffer.from(addr) }, o), NLM_F_CREATE | NLM_F_REPLACE);
+  }
+}
+
+function toRouteInfo(m: rt.RouteMessage): RouteInfo {
+  const d = m.data;
+  const a = m.attrs;
+  return {
+    dst: prefixFrom(a.dst, d.dstLen),
+    src: (d.srcLen ?? 0) > 0 ? prefixFrom(a.src, d.srcLen) : null,
+    table: a.table ?? d.table ?? 0,
+    protocol: enumNumber(rt.RouteProtocol as unknown as Record<string, number>, d.protocol),
+    type: enumNumber(rt.RouteType as unknown as Record<string, number>, d.type),
+    oif: a.oif ?? null,
+    metric: a.priority ?? null,
+    encapType: a.encapType ?? null,
+    encap: a.encap ? new Uint8Array(a.encap) : null,
+  };
+}
+
+function toRuleInfo(m: rt.RuleMessage): RuleInfo {
+  const d = m.data;
+  const a = m.attrs;
+  const info: {
+    priority: number; table: number; action: number;
+    dst?: Ipv6Prefix; src?: Ipv6Prefix; iifname?: string; ipProto?: number;
+  } = {
+    priority: a.priority ?? 0,
+    table: a.table ?? d.table ?? 0,
+    action: enumNumber(rt.RuleAction as unknown as Record<string, number>, d.action),
+  };
+  if ((d.dstLen ?? 0) > 0) info.dst = prefixFrom(a.dst, d.dstLen);
+  if ((d.srcLen ?? 0) > 0) info.src = prefixFrom(a.src, d.srcLen);
+  if (a.iifname) info.iifname = a.iifname;
+  if (a.ipProto !== undefined) info.ipProto = a.ipProto;
+  return info;
+}
+
+function ruleHeader(r: RuleSpec): rt.Rule {
+  return {
+    family: AF_INET6,
+    dstLen: r.dst?.len ?? 0,
+    srcLen: r.src?.len ?? 0,
+    table: r.table < 256 ? r.table : RT_TABLE_UNSPEC,
+    action: rt.RuleAction.toTbl,
+  };
+}
+
+function ruleAttrs(r: RuleSpec): rt.RuleAttrs {
+  const attrs: rt.RuleAttrs = { priority: r.priority, table: r.table };
+  if (r.dst) attrs.dst = Buffer.from(r.dst.addr);
+  if (r.src) attrs.src = Buffer.from(r.src.addr);
+  if (r.iifname) attrs.iifname = r.iifname;
+  if (r.ipProto !== undefined) attrs.ipProto = r.ipProto;
+  return attrs;
+}
+
+/** IFLA_LINKINFO payload for a veth whose peer is called `peer`. */
+export function encodeVethLinkInfo(peer: string, mtu?: number): Uint8Array {
+  const IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, VETH_INFO_PEER = 1, IFLA_IFNAME = 3, IFLA_MTU = 4;
+  const cstr = (s: string): Uint8Array => { const b = new Uint8Array(s.length + 1); b.set(Buffer.from(s, 'ascii')); return b; };
+  const ifinfomsg = new Uint8Array(16); // family 0, type 0, index 0, flags 0, change 0
+  const peerAttrs = [encodeNlAttr(IFLA_IFNAME, cstr(peer))];
+  if (mtu !== undefined) peerAttrs.push(encodeNlAttr(IFLA_MTU, encodeHostU32(mtu)));
+  const peerPayload = Buffer.concat([ifinfomsg, ...peerAttrs]);
+  const data = encodeNlAttr(IFLA_INFO_DATA, encodeNlAttr(VETH_INFO_PEER, peerPayload));
+  return Buffer.concat([encodeNlAttr(IFLA_INFO_KIND, cstr('veth')), data]);
+}
+
+// ---- SEG6 generic netlink family (ip sr tunsrc) ---------------------------------------
+
+/** include/uapi/linux/seg6_genl.h */
+const SEG6_GENL_NAME = 'SEG6';
+const SEG6_GENL_VERSION = 1;
+const SEG6_CMD_SET_TUNSRC = 3;
+const SEG6_CMD_GET_TUNSRC = 4;
+const SEG6_ATTR_DST = 1;
+
+/**
+ * The per-namespace seg6 tunnel source (`ip sr tunsrc`): the outer source address of every
+ * seg6 encapsulation in this namespace. Talks to the "SEG6" generic netlink family.
+ */
+export class Seg6Genl {
+  private constructor(private readonly sock: GenericNetlinkSocket, private readonly family: number,
+    private readonly timeoutMs: number) {}
+
+  static async open(timeoutMs = 10_000): Promise<Seg6Genl> {
+    const sock = createGenericNetlink();
+    try {
+      const fams = await sock.ctrlRequest(genl.Commands.GET_FAMILY, { familyName: SEG6_GENL_NAME }, { timeout: timeoutMs });
+      const id = fams[0]?.familyId;
+      if (id === undefined) throw new RtnlError('CTRL_CMD_GETFAMILY SEG6', 'ENOENT', errnoOf('ENOENT'));
+      return new Seg6Genl(sock, id, timeoutMs);
+    } catch (err) {
+      sock.socket.close();
+      throw toRtnlError('CTRL_CMD_GETFAMILY SEG6 (is CONFIG_IPV6_SEG6_LWTUNNEL set?)', err);
+    }
+  }
+
+  async setTunnelSource(addr: Ipv6Address): Promise<void> {
+    const op = `SEG6_CMD_SET_TUNSRC ${formatIpv6(addr)}`;
+    try {
+      await this.sock.request(this.family, SEG6_CMD_SET_TUNSRC, SEG6_GENL_VERSION, [encodeNlAttr(SEG6_ATTR_DST, addr)],
+        { timeout: this.timeoutMs });
+    } catch (err) {
+      throw toRtnlError(op, err);
+    }
+  }
+
+  /** The current tunnel source; :: when unset. */
+  async getTunnelSource(): Promise<Ipv6Address> {
+    try {
+      const [msgs] = await this.sock.request(this.family, SEG6_CMD_GET_TUNSRC, SEG6_GENL_VERSION, [],
+        { timeout: this.timeoutMs });
+      const data = msgs[0]?.data;
+      // One attribute: nlattr(20, SEG6_ATTR_DST) + 16 address bytes.
+      if (!data || data.length < 20) return ipv6FromBytes(ZERO16);
+      return ipv6FromBytes(data, 4);
+    } catch (err) {
+      throw toRtnlError('SEG6_CMD_GET_TUNSRC', err);
+    }
+  }
+
+  close(): void {
+    this.sock.socket.close();
+  }
+}
+
+// ---- sysctl -----------------------------------------------------------------------------
+
+/** Write a sysctl of the caller's namespace, e.g. `net.ipv6.conf.all.forwarding`. */
+export async function writeSysctl(key: string, value: string): Promise<void> {
+  const path = `/proc/sys/${key.replace(/\./g, '/')}`;
+  try {
+    await writeFile(path, value);
+  } catch (err) {
+    const e = err as { code?: string; errno?: number };
+    throw new RtnlError(`sysctl ${key}=${value}`, e.code ?? 'EUNKNOWN', e.errno === undefined ? null : Math.abs(e.errno), err);
+  }
+}
+
+export async function readSysctl(key: string): Promise<string> {
+  return (await readFile(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8')).trim();
+}

@@ -10,7 +10,7 @@ export interface Column<T> {
   readonly align?: 'left' | 'right';
 }
 
-export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[], width = process.stdout.columns || 120): string {
+export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[], width = process.stdout.columns || Number(process.env.COLUMNS) || 120): string {
   const cells = rows.map((r) => columns.map((c) => c.value(r)));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i]!.length)));
   const gap = 2;

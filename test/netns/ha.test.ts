@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { NetnsLab, canUseNetns, waitFor } from '../helpers/netns.js';
 import { JsonLinePeer } from '../helpers/peer.js';
 import { mulberry32, randInt } from '../helpers/prng.js';
@@ -174,6 +174,22 @@ describe.skipIf(!canUseNetns)('roam6 ha in namespaces', () => {
     expect(JSON.stringify(bad.body)).toContain('limit');
     const who = await apiRequest(api, 'GET', `/api/v1/bindings?prefix=${encodeURIComponent('2001:db8:100:1::42')}`);
     expect((who.body as { bindings: { guest: string }[] }).bindings.map((b) => b.guest)).toEqual([g1.id]);
+  });
+
+  it('roam6 bindings prints a table that fits the terminal, and JSON with --json', () => {
+    const run = (args: string[], columns: string) =>
+      spawnSync(process.execPath, [BIN, 'bindings', '--api', api, ...args], { encoding: 'utf8', env: { ...process.env, COLUMNS: columns } });
+    const table = run([], '80');
+    expect(table.status).toBe(0);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^GUEST\s+MNPS\s+COA\s+SEQ\s+AGE\s+LEFT\s+STATE\s+LAST MOVE$/);
+    expect(lines.find((l) => l.startsWith(g1.id))).toContain(A);
+    expect(lines.at(-1)).toBe('1 of 1 binding(s)');
+    const json = run(['--json', '--coa', A], '80');
+    expect(JSON.parse(json.stdout)).toMatchObject({ total: 1, bindings: [{ guest: g1.id, coa: A }] });
+    const down = spawnSync(process.execPath, [BIN, 'bindings', '--api', 'unix:/nonexistent.sock'], { encoding: 'utf8' });
+    expect(down.status).toBe(1);
+    expect(down.stderr.trim()).toBe("roam6: cannot reach the HA API at unix:/nonexistent.sock (ENOENT); is 'roam6 ha' running? (--api URL or ROAM6_API)");
   });
 
   it(`restores ${N_GUESTS} bindings from Redis after SIGKILL and forwards for them at once`, async () => {

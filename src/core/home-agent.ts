@@ -33,6 +33,7 @@ import {
   type DropReason,
   type HaPolicyConfig,
 } from './home-agent-policy.js';
+import { KeyedQueue } from './keyed-queue.js';
 import { TokenBuckets, type BucketConfig } from './token-bucket.js';
 
 export type HaEventType = 'created' | 'updated' | 'moved' | 'deregistered' | 'expired' | 'revoked' | 'rejected';
@@ -97,7 +98,7 @@ export class HomeAgent {
   readonly cache = new BindingCache();
   readonly counters: HaCounters = { received: 0, malformed: {}, dropped: {}, acks: {}, bindingErrors: 0, expired: 0, persistFailures: 0 };
   private readonly listeners = new Set<(e: HaEvent) => void>();
-  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
   private readonly rate: TokenBuckets;
   private readonly authFail: TokenBuckets;
   private readonly beLimit = new TokenBuckets({ ratePerSec: 10, burst: 20 });
@@ -144,7 +145,7 @@ export class HomeAgent {
   async stop(): Promise<void> {
     for (const t of this.timers) t();
     this.timers = [];
-    await Promise.allSettled(this.chains.values());
+    await this.queue.idle();
     await this.flush();
   }
 
@@ -345,14 +346,7 @@ export class HomeAgent {
   }
 
   private serialise<T>(guest: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.chains.get(guest) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => {});
-    this.chains.set(guest, tail);
-    void tail.then(() => {
-      if (this.chains.get(guest) === tail) this.chains.delete(guest);
-    });
-    return next;
+    return this.queue.run(guest, fn);
   }
 }
 

@@ -17,11 +17,11 @@ import { startApi } from '../api/server.js';
 import { createLogger } from '../util/log.js';
 import { systemClock } from '../platform/system-clock.js';
 import { FakeHaDataplane } from '../platform/fake/dataplane.js';
-import { RawSocket, IPPROTO_MH } from '../platform/linux/raw-socket.js';
 import { KernelHaDataplane } from '../platform/linux/kernel-dataplane.js';
 import { connectRedis, type RedisHandle } from '../platform/redis/connection.js';
 import { RedisBindingStore } from '../platform/redis/binding-store.js';
 import { guestDirectoryFor } from './guest-directories.js';
+import { listenMh } from './mh-listener.js';
 
 export interface HaDaemon {
   readonly config: HaConfig;
@@ -78,16 +78,22 @@ export async function startHaDaemon(configFile: string): Promise<HaDaemon> {
     });
 
     for (const addr of config.addresses) {
-      const sock = RawSocket.open({ protocol: IPPROTO_MH, bindAddress: addr, recvBufferSize: 4 << 20 });
-      stack.push(() => sock.close());
-      sock.on('error', (err) => log.error({ err: err.message, address: formatIpv6(addr) }, 'mobility header socket failed'));
-      sock.on('message', (msg, rinfo) => {
-        ha.handle(msg, rinfo.address, rinfo.localAddress)
-          .then((reply) => {
-            if (reply) sock.send(reply.mh, reply.to, reply.from);
-          })
-          .catch((e: unknown) => log.error({ err: String(e), src: formatIpv6(rinfo.address) }, 'binding update handling failed'));
-      });
+      const listener = listenMh(
+        addr,
+        (msg, rinfo, reply) => {
+          ha.handle(msg, rinfo.address, rinfo.localAddress)
+            .then((r) => {
+              if (r) reply(r.mh, r.to);
+            })
+            .catch((e: unknown) => log.error({ err: String(e), src: formatIpv6(rinfo.address) }, 'binding update handling failed'));
+        },
+        log,
+        (err) => {
+          log.error({ err: err.message, address: formatIpv6(addr) }, 'mobility header socket lost for good; exiting');
+          process.exit(70);
+        },
+      );
+      stack.push(() => listener.close());
       log.info({ address: formatIpv6(addr) }, 'listening for mobility headers');
     }
 

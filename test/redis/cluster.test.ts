@@ -3,6 +3,7 @@
  * refuses a multi-key command or script whose keys hash to different slots (CROSSSLOT) even
  * on one node, so this proves the hash tags in keys.ts hold for every atomic step.
  */
+import { Queue, Worker } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBindingStore } from '../../src/platform/redis/binding-store.js';
@@ -46,6 +47,20 @@ describe.skipIf(!hasRedisServer)('Redis Cluster (one node, all slots)', () => {
     });
     await store.writeBatch(Array.from({ length: 50 }, (_, i) => b(i)), ['g3']);
     expect((await store.loadAll()).length).toBe(49);
+  });
+
+  it('runs BullMQ under the hash-tagged queue prefix', async () => {
+    const prefix = redisKeys('cl3').queuePrefix;
+    const queue = new Queue('host-a', { connection: h.client, prefix });
+    const seen: unknown[] = [];
+    const worker = new Worker('host-a', async (job) => void seen.push(job.data), { connection: h.duplicate(), prefix });
+    try {
+      await queue.add('prepare', { guest: 'g1@example.net' });
+      expect(await eventually(() => seen.length === 1, 5_000)).toBe(true);
+    } finally {
+      await worker.close();
+      await queue.close();
+    }
   });
 
   it('runs every registry script and follows changes', async () => {

@@ -1,11 +1,13 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   RedisConnectError, RedisUrlError, connectRedis, describeRedisError, parseRedisUrl, redactUrl,
 } from '../../src/platform/redis/connection.js';
+import { redisKeys } from '../../src/platform/redis/keys.js';
 import { eventually, freeLoopbackPort, hasRedisServer, pidAlive, RedisLab } from './redis-helpers.js';
 
 describe('parseRedisUrl', () => {
@@ -145,6 +147,24 @@ describe.skipIf(!hasRedisServer)('connectRedis against redis-server', () => {
     const h = await lab.connect({ name: 't-env', env: { REDIS_URL: s.url } });
     expect(h.embedded).toBeUndefined();
     expect(h.url).toBe(s.url);
+  });
+
+  it('serves BullMQ: queue on the client, worker on a duplicate, under the hash-tagged queue prefix', async () => {
+    const s = await lab.server();
+    const h = await lab.connect({ url: s.url, name: 't-bullmq' });
+    const prefix = redisKeys('bq').queuePrefix;
+    const queue = new Queue('orchestrator', { connection: h.client, prefix });
+    const seen: unknown[] = [];
+    const worker = new Worker('orchestrator', async (job) => void seen.push(job.data), { connection: h.duplicate(), prefix });
+    try {
+      await queue.add('migrate', { guest: 'g1@example.net' }, { jobId: 'g1-epoch-1' });
+      expect(await eventually(() => seen.length === 1, 5_000)).toBe(true);
+      expect(seen).toEqual([{ guest: 'g1@example.net' }]);
+      expect((await h.client.keys('*')).every((k) => k.startsWith('{bq:q}:orchestrator:'))).toBe(true);
+    } finally {
+      await worker.close();
+      await queue.close();
+    }
   });
 
   it('rides through a server restart: commands wait, and the outage is logged once each way', async () => {

@@ -73,7 +73,7 @@ describe.skipIf(!hasRedisServer)('RedisGuestDirectory', () => {
     const dir = await started(reg, changes);
     expect(dir.byId('g1@example.net')?.sas[0]?.spi).toBe(1001);
     expect(dir.bySpi(1001)?.guest.id).toBe('g1@example.net');
-    expect(changes).toEqual([['g1@example.net', true]]);
+    expect(changes).toEqual([]); // the initial load is not reported as changes
 
     await reg.put(record(2));
     expect(await eventually(() => dir.bySpi(1002) !== undefined, 1_000)).toBe(true);
@@ -86,7 +86,7 @@ describe.skipIf(!hasRedisServer)('RedisGuestDirectory', () => {
     expect(await eventually(() => dir.byId('g2@example.net') === undefined, 1_000)).toBe(true);
     expect(dir.bySpi(1002)).toBeUndefined();
     await dir.idle();
-    expect(changes.slice(1)).toEqual([
+    expect(changes).toEqual([
       ['g2@example.net', true],
       ['g1@example.net', true],
       ['g2@example.net', false],

@@ -16,6 +16,7 @@
  * crashed one. The kernel keeps no per-route counters: counters() reports zeros.
  */
 import { spawn } from 'node:child_process';
+import { KeyedQueue } from '../../core/keyed-queue.js';
 import type {
   BindingCounters, DataplaneStats, HaDataplanePort, HostDataplanePort, TunnelBinding,
 } from '../../ports/dataplane.js';
@@ -109,18 +110,6 @@ function normalise(prefixes: readonly Ipv6Prefix[]): Ipv6Prefix[] {
   return [...seen.values()];
 }
 
-/** Serialises async work per key (one guest's operations never interleave). */
-class KeyedQueue {
-  private readonly tails = new Map<string, Promise<unknown>>();
-  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.tails.set(key, tail);
-    void tail.then(() => { if (this.tails.get(key) === tail) this.tails.delete(key); });
-    return next;
-  }
-}
 
 /** Run `nft -f -` with a script on stdin; rejects with stderr on failure. */
 export function runNft(script: string, binary = 'nft'): Promise<void> {

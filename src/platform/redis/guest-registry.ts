@@ -434,25 +434,24 @@ export class RedisGuestRegistry {
   async get(id: string): Promise<GuestRecord | undefined> {
     validateGuestId(id);
     const replies = await this.redis.multi().hget(this.keys.guests, id).hget(this.keys.guestState(id), 'host').exec();
-    const json = replies?.[0]?.[1];
-    const host = replies?.[1]?.[1];
+    const [json, host] = repliesOrThrow(replies, `get guest ${JSON.stringify(id)}`);
     if (typeof json !== 'string') return undefined;
     return decodeEnrollment(id, json, typeof host === 'string' ? host : undefined);
   }
 
   /** Every enrolled guest with its current host, sorted by id. Corrupt entries are skipped and reported. */
   async list(): Promise<GuestRecord[]> {
-    const out: GuestRecord[] = [];
+    const byId = new Map<string, GuestRecord>(); // HSCAN may repeat a field during a rehash
     for await (const batch of this.scan()) {
       const pipe = this.redis.pipeline();
       for (const r of batch) pipe.hget(this.keys.guestState(r.id), 'host');
-      const hosts = (await pipe.exec()) ?? [];
+      const hosts = repliesOrThrow(await pipe.exec(), 'list guests');
       batch.forEach((r, i) => {
-        const host = hosts[i]?.[1];
-        out.push(typeof host === 'string' ? { ...r, host } : r);
+        const host = hosts[i];
+        byId.set(r.id, typeof host === 'string' ? { ...r, host } : r);
       });
     }
-    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** Enrollments (without host) in HSCAN-sized batches; what the HA loads. Corrupt entries are skipped and reported. */
@@ -536,9 +535,9 @@ export class RedisGuestRegistry {
   async getState(id: string): Promise<GuestMobilityState | undefined> {
     validateGuestId(id);
     const replies = await this.redis.multi().hexists(this.keys.guests, id).hgetall(this.keys.guestState(id)).exec();
-    if (replies?.[0]?.[1] !== 1) return undefined;
-    const fields = (replies[1]?.[1] ?? {}) as Record<string, string>;
-    return decodeState(fields);
+    const [enrolled, fields] = repliesOrThrow(replies, `get state of guest ${JSON.stringify(id)}`);
+    if (enrolled !== 1) return undefined;
+    return decodeState((fields ?? {}) as Record<string, string>);
   }
 
   private async stateScript(s: LuaScript, id: string, args: readonly (string | number)[]): Promise<unknown> {
@@ -547,6 +546,14 @@ export class RedisGuestRegistry {
     if (reply === NOT_ENROLLED) throw new GuestNotFoundError(id);
     return reply;
   }
+}
+
+/** The values of a MULTI/pipeline reply; throws the first command error, naming the step. */
+function repliesOrThrow(replies: [Error | null, unknown][] | null, what: string): unknown[] {
+  if (replies === null) throw new GuestRegistryError(`${what}: transaction aborted`);
+  const failed = replies.find(([err]) => err !== null);
+  if (failed?.[0]) throw new GuestRegistryError(`${what}: ${failed[0].message}`, { cause: failed[0] });
+  return replies.map(([, value]) => value);
 }
 
 function decodeState(fields: Readonly<Record<string, string>>): GuestMobilityState {
@@ -564,7 +571,10 @@ function decodeState(fields: Readonly<Record<string, string>>): GuestMobilitySta
 // The HA's in-memory directory
 
 export interface RedisGuestDirectoryOptions {
-  /** Called after a guest was added, changed (policy) or removed (undefined). */
+  /**
+   * Called after a guest was added, changed (policy) or removed (undefined) once the directory
+   * has started; not for the guests of the initial load.
+   */
   readonly onChange?: (id: string, guest: GuestPolicy | undefined) => void;
   /** Where reload failures are reported (the old view is kept). Default: stderr. */
   readonly onError?: (message: string) => void;
@@ -628,7 +638,7 @@ export class RedisGuestDirectory implements GuestDirectory {
     const live = new Promise<void>((resolve) => (subscribed = resolve));
     const initial = this.enqueue(async () => {
       await live;
-      await this.reloadAll();
+      await this.reloadAll(false);
     }, 'initial load', true);
     try {
       await sub.subscribe(channel);
@@ -750,7 +760,7 @@ export class RedisGuestDirectory implements GuestDirectory {
   }
 
   /** Read the counter first: every change after it is either in the scan or notified later. */
-  private async reloadAll(): Promise<void> {
+  private async reloadAll(notify = true): Promise<void> {
     const version = await this.registry.version();
     const fresh = new Map<string, DirectoryEntry>();
     for await (const batch of this.registry.scan()) {
@@ -761,6 +771,7 @@ export class RedisGuestDirectory implements GuestDirectory {
     this.bySpiMap = new Map();
     for (const entry of fresh.values()) this.index(entry);
     this.seenVersion = Math.max(this.seenVersion, version);
+    if (!notify) return;
     for (const [id, entry] of fresh) {
       if (old.get(id)?.fingerprint !== entry.fingerprint) this.onChange(id, entry.policy);
     }

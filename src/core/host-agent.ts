@@ -1,0 +1,219 @@
+/**
+ * The host agent: one mobile-router proxy instance per guest this host holds, and the move
+ * operations the orchestrator drives —
+ *   prepare(guest)  build the guest link and routes before the guest arrives (no BU yet);
+ *   activate(guest) register now, at one BU round trip;
+ *   release(guest)  tear down the guest link and routes, with no de-registration.
+ * Each is idempotent and safe to retry. Instances are supervised: one guest's failure is
+ * recorded in its status and never touches another guest.
+ */
+import { formatIpv6, type Ipv6Address } from '../wire/ipv6.js';
+import { MhOptionType, MhType, decodeMobilityHeader, findOption } from '../wire/mh/index.js';
+import type { Clock } from '../ports/clock.js';
+import type { HostDataplanePort } from '../ports/dataplane.js';
+import type { GuestLinkPort, GuestRegistryPort, HostGuestRecord } from '../ports/host.js';
+import type { MhSenderPort, MobilityStatePort } from '../ports/mobility.js';
+import { silentLogger, type Logger } from '../ports/log.js';
+import { checkBindingAck } from './binding-update-builder.js';
+import { KeyedQueue } from './keyed-queue.js';
+import { MobileRouter, type Registration } from './mobile-router.js';
+
+export interface HostAgentConfig {
+  readonly hostId: string;
+  readonly coa: Ipv6Address;
+  readonly haAddress: Ipv6Address;
+  readonly lifetimeSec: number;
+  readonly initialTimeoutMs: number;
+  readonly useTimestamp: boolean;
+}
+
+export interface HostAgentComponents {
+  readonly registry: GuestRegistryPort;
+  readonly state: MobilityStatePort;
+  readonly links: GuestLinkPort;
+  readonly dataplane: HostDataplanePort;
+  readonly sender: MhSenderPort;
+  readonly clock: Clock;
+  readonly log?: Logger;
+}
+
+export type GuestPhase = 'prepared' | 'active' | 'failed';
+
+interface Held {
+  readonly record: HostGuestRecord;
+  readonly ifname: string;
+  phase: GuestPhase;
+  mr: MobileRouter | null;
+  error: string | null;
+}
+
+export class GuestUnknownError extends Error {
+  static override readonly name = 'GuestUnknownError';
+  readonly code = 'ROAM6_ERR_GUEST_UNKNOWN';
+  constructor(readonly guest: string) {
+    super(`guest ${guest} is not enrolled (roam6 guest add)`);
+    this.name = 'GuestUnknownError';
+  }
+}
+
+export class HostAgent {
+  private readonly held = new Map<string, Held>();
+  private readonly bySpi = new Map<number, string>();
+  private readonly queue = new KeyedQueue();
+  private readonly log: Logger;
+
+  constructor(readonly cfg: HostAgentConfig, private readonly c: HostAgentComponents) {
+    this.log = c.log ?? silentLogger;
+  }
+
+  /** Start the tunnel endpoint and adopt the guests the registry says this host holds. */
+  async start(): Promise<{ adopted: string[]; failed: string[] }> {
+    await this.c.dataplane.start(this.cfg.coa, this.cfg.haAddress);
+    const mine = await this.c.registry.heldBy(this.cfg.hostId);
+    const adopted: string[] = [];
+    const failed: string[] = [];
+    await Promise.all(
+      mine.map(async (g) => {
+        try {
+          await this.prepare(g);
+          await this.activate(g);
+          adopted.push(g);
+        } catch (e) {
+          failed.push(g);
+          this.log.error({ guest: g, err: String(e) }, 'could not adopt guest at start');
+        }
+      }),
+    );
+    this.log.info({ host: this.cfg.hostId, adopted: adopted.length, failed: failed.length }, 'host agent started');
+    return { adopted, failed };
+  }
+
+  /** Build the guest's link and routes here, ahead of its arrival. No BU is sent. */
+  prepare(guest: string): Promise<{ ifname: string }> {
+    return this.serialise(guest, () => this.prepareUnserialised(guest));
+  }
+
+  /**
+   * The guest runs here now: attach its interface, register at once, announce the router.
+   * Resolves with the registration (elapsed time from BU to BA).
+   */
+  activate(guest: string): Promise<Registration> {
+    return this.serialise(guest, async () => {
+      let h = this.held.get(guest);
+      if (!h) {
+        await this.prepareUnserialised(guest);
+        h = this.held.get(guest)!;
+      }
+      await this.c.links.attach(guest);
+      if (!h.mr) h.mr = this.instance(h.record);
+      try {
+        const reg = await h.mr.register();
+        h.phase = 'active';
+        h.error = null;
+        await this.c.registry.setHost(guest, this.cfg.hostId);
+        await this.c.links.announce(guest).catch((e: unknown) => this.log.warn({ guest, err: String(e) }, 'router announcement failed'));
+        this.log.info({ guest, seq: reg.seq, elapsedMs: reg.elapsedMs, attempts: reg.attempts }, 'guest registered');
+        return reg;
+      } catch (e) {
+        h.phase = 'failed';
+        h.error = e instanceof Error ? e.message : String(e);
+        throw e;
+      }
+    });
+  }
+
+  /** The guest left: stop its instance (no de-registration) and remove its link and routes. */
+  release(guest: string): Promise<void> {
+    return this.serialise(guest, async () => {
+      const h = this.held.get(guest);
+      if (h?.mr) {
+        h.mr.stop();
+        for (const sa of h.record.sas) this.bySpi.delete(sa.spi);
+      }
+      this.held.delete(guest);
+      await this.c.dataplane.removeGuest(guest);
+      await this.c.links.remove(guest);
+      this.log.info({ guest }, 'guest released');
+    });
+  }
+
+  /** Mobility Header from the HA (BA, BRR, BE), as received on the CoA socket. */
+  onMobilityHeader(bytes: Uint8Array, src: Ipv6Address): void {
+    const r = decodeMobilityHeader(bytes);
+    if (!r.ok) {
+      this.log.debug({ src: formatIpv6(src), reason: r.error.message }, 'malformed mobility header dropped');
+      return;
+    }
+    const msg = r.value;
+    if (msg.type === MhType.BindingAck) {
+      const spi = findOption(msg.options, MhOptionType.MobilityMessageAuthentication)?.spi;
+      const guest = spi === undefined ? undefined : this.bySpi.get(spi);
+      const h = guest === undefined ? undefined : this.held.get(guest);
+      const sa = h?.record.sas.find((s) => s.spi === spi);
+      if (!h?.mr || !sa) return;
+      const check = checkBindingAck(bytes, sa, this.cfg.coa);
+      if (!check.ok) {
+        this.log.warn({ guest, src: formatIpv6(src), reason: check.reason }, 'binding ack ignored');
+        return;
+      }
+      h.mr.onAck(check.ack);
+    } else if (msg.type === MhType.BindingRefreshRequest) {
+      const id = findOption(msg.options, MhOptionType.MobileNodeIdentifier);
+      const guest = id ? new TextDecoder().decode(id.identifier) : undefined;
+      if (guest !== undefined) this.held.get(guest)?.mr?.onRefreshRequest();
+    } else if (msg.type === MhType.BindingError) {
+      for (const h of this.held.values()) if (h.mr?.state === 'registering') h.mr.onBindingError(msg.status);
+    }
+  }
+
+  /** Every guest held here with its phase and registration state. */
+  status() {
+    return [...this.held.entries()].map(([guest, h]) => ({
+      guest,
+      phase: h.phase,
+      ifname: h.ifname,
+      error: h.error,
+      mr: h.mr?.status() ?? null,
+    }));
+  }
+
+  /** Stop every instance; guests keep their bindings and their links (no de-registration). */
+  stop(): void {
+    for (const h of this.held.values()) h.mr?.stop();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async prepareUnserialised(guest: string): Promise<{ ifname: string }> {
+    const record = await this.c.registry.get(guest);
+    if (!record) throw new GuestUnknownError(guest);
+    const ifname = await this.c.links.ensure(record);
+    await this.c.dataplane.addGuest(guest, record.mnps, ifname);
+    if (!this.held.has(guest)) this.held.set(guest, { record, ifname, phase: 'prepared', mr: null, error: null });
+    this.log.info({ guest, ifname }, 'guest prepared');
+    return { ifname };
+  }
+
+  private instance(record: HostGuestRecord): MobileRouter {
+    const sa = record.sas[0];
+    if (!sa) throw new Error(`guest ${record.id} has no security association`);
+    for (const s of record.sas) this.bySpi.set(s.spi, record.id);
+    return new MobileRouter(
+      {
+        guest: record.id,
+        mnps: record.mnps,
+        sa,
+        coa: this.cfg.coa,
+        haAddress: this.cfg.haAddress,
+        lifetimeSec: this.cfg.lifetimeSec,
+        initialTimeoutMs: this.cfg.initialTimeoutMs,
+        useTimestamp: this.cfg.useTimestamp,
+      },
+      { state: this.c.state, sender: this.c.sender, clock: this.c.clock, log: this.log },
+    );
+  }
+
+  private serialise<T>(guest: string, fn: () => Promise<T>): Promise<T> {
+    return this.queue.run(guest, fn);
+  }
+}

@@ -7,6 +7,7 @@ import { CliError } from './errors.js';
 import { registerMhCommands } from './commands/mh.js';
 import { registerBindingsCommands } from './commands/bindings.js';
 import { registerHaCommands } from './commands/ha.js';
+import { registerGuestCommands } from './commands/guest.js';
 
 export function buildProgram(): Command {
   const program = new Command('roam6')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerMhCommands(program);
   registerHaCommands(program);
   registerBindingsCommands(program);
+  registerGuestCommands(program);
   return program;
 }
 

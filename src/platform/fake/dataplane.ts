@@ -2,8 +2,8 @@
  * A data plane that records what it was told (FRR's kernel_null.c spirit). For core unit
  * tests and for running the HA without touching the kernel (`dataplane: "none"`).
  */
-import { formatIpv6, formatPrefix } from '../../wire/ipv6.js';
-import type { BindingCounters, DataplaneStats, HaDataplanePort, TunnelBinding } from '../../ports/dataplane.js';
+import { formatIpv6, formatPrefix, type Ipv6Address, type Ipv6Prefix } from '../../wire/ipv6.js';
+import type { BindingCounters, DataplaneStats, HaDataplanePort, HostDataplanePort, TunnelBinding } from '../../ports/dataplane.js';
 
 export type FakeOp = { op: 'start' } | { op: 'upsert'; guest: string; coa: string; prefixes: string[] } | { op: 'remove'; guest: string } | { op: 'stop' };
 
@@ -51,5 +51,28 @@ export class FakeHaDataplane implements HaDataplanePort {
       this.failNext = null;
       throw e;
     }
+  }
+}
+
+/** Host-side counterpart: records guests and their routes, touches nothing. */
+export class FakeHostDataplane implements HostDataplanePort {
+  readonly guests = new Map<string, { prefixes: string[]; ifname: string }>();
+  endpoint: { coa: string; ha: string } | null = null;
+
+  async start(coa: Ipv6Address, haAddr: Ipv6Address): Promise<void> {
+    this.endpoint = { coa: formatIpv6(coa), ha: formatIpv6(haAddr) };
+  }
+
+  async addGuest(guest: string, prefixes: readonly Ipv6Prefix[], guestIfname: string): Promise<void> {
+    this.guests.set(guest, { prefixes: prefixes.map(formatPrefix), ifname: guestIfname });
+  }
+
+  async removeGuest(guest: string): Promise<void> {
+    this.guests.delete(guest);
+  }
+
+  async stop(): Promise<void> {
+    this.guests.clear();
+    this.endpoint = null;
   }
 }

@@ -15,6 +15,8 @@
  * | g     | `guest-state:<id>`          | hash   | seq, lastTimestamp, host                         | host agents (MR), orchestrator     | host agents, CLI         |
  * | g     | `guest-version`             | string | counter, +1 per enrollment change                | registry put/remove scripts        | RedisGuestDirectory (gap check) |
  * | g     | `guest-changes` (channel)   | pubsub | JSON {op: "put"\|"remove", id, version}          | registry put/remove scripts        | RedisGuestDirectory (HA) |
+ * | h     | `hosts`                     | zset   | host id → last heartbeat (epoch ms)              | host agents (heartbeat)            | orchestrator, CLI        |
+ * | h     | `host:<id>`                 | string | JSON {coa, haAddress, guests, at}, expires (PX)  | host agents (heartbeat)            | orchestrator, CLI        |
  *
  * The guest keys share one slot on purpose: enrollment, the SPI/MNP indexes and the mobility
  * state are changed together atomically (remove deletes all of them in one script). The cost is
@@ -50,6 +52,10 @@ export interface RedisKeys {
   readonly guestChanges: string;
   /** Hash per guest: mobility state that moves with the guest (seq, lastTimestamp, host). */
   guestState(id: string): string;
+  /** Sorted set: host id → epoch ms of its last heartbeat. Group `{h}`. */
+  readonly hosts: string;
+  /** String per host: heartbeat JSON with a TTL; gone = the agent is not alive. Group `{h}`. */
+  host(id: string): string;
   /**
    * BullMQ `prefix` option for every roam6 queue. Hash-tagged as a whole (`{roam6:q}`), so all
    * queue keys share one slot, which BullMQ's multi-queue scripts (flows) need on Cluster.
@@ -80,6 +86,7 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
   if (!PREFIX_PATTERN.test(prefix)) throw new RedisKeyPrefixError(prefix);
   const b = `${prefix}:{b}`;
   const g = `${prefix}:{g}`;
+  const h = `${prefix}:{h}`;
   return Object.freeze({
     prefix,
     bindings: `${b}:bindings`,
@@ -89,6 +96,8 @@ export function redisKeys(prefix: string = DEFAULT_KEY_PREFIX): RedisKeys {
     guestVersion: `${g}:guest-version`,
     guestChanges: `${g}:guest-changes`,
     guestState: (id: string) => `${g}:guest-state:${id}`,
+    hosts: `${h}:hosts`,
+    host: (id: string) => `${h}:host:${id}`,
     queuePrefix: `{${prefix}:q}`,
     queues: Object.freeze({}),
   });

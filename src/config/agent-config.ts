@@ -1,0 +1,56 @@
+/**
+ * `roam6 agent --config FILE`: one hypervisor host's agent (JSON). Documented in
+ * docs/configuration.md; a working example is deploy/examples/agent.json.
+ */
+import { z } from 'zod';
+import { ConfigError, formatIssues, ipv6Address, listenAddress, logLevel, readJsonConfig } from './common.js';
+
+export const agentConfigSchema = z
+  .object({
+    hostId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'host ids are 1–63 of [A-Za-z0-9_.-]'),
+    /** The host's care-of address (it must be assigned on this host). */
+    coa: ipv6Address,
+    haAddress: ipv6Address,
+    dataplane: z
+      .object({ backend: z.enum(['kernel', 'none']).default('kernel'), uplink: z.string().optional() })
+      .strict()
+      .default({ backend: 'kernel' }),
+    redis: z.object({ url: z.string().optional() }).strict().default({}),
+    hypervisor: z.object({ driver: z.enum(['netns', 'qemu']).default('netns') }).strict().default({ driver: 'netns' }),
+    api: z
+      .object({ listen: listenAddress.default({ host: '127.0.0.1', port: 8447 }) })
+      .strict()
+      .default({ listen: { host: '127.0.0.1', port: 8447 } }),
+    registration: z
+      .object({
+        lifetimeSec: z.number().int().min(4).max(262_140).default(400),
+        /** First BU retransmission timeout (RFC 6275: 1000 ms); tens of ms in a lab. */
+        initialTimeoutMs: z.number().int().min(10).max(32_000).default(1000),
+        /** Send the RFC 4285 replay-protection timestamp (the HA may require it). */
+        useTimestamp: z.boolean().default(true),
+      })
+      .strict()
+      .default({ lifetimeSec: 400, initialTimeoutMs: 1000, useTimestamp: true }),
+    routerAdvertisements: z
+      .object({
+        intervalMs: z.number().int().min(30).max(1_800_000).default(10_000),
+        rdnss: z.array(ipv6Address).default([]),
+      })
+      .strict()
+      .default({ intervalMs: 10_000, rdnss: [] }),
+    heartbeatMs: z.number().int().min(100).max(60_000).default(3000),
+    log: z.object({ level: logLevel }).strict().default({ level: 'info' }),
+  })
+  .strict();
+
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+
+export function parseAgentConfig(raw: unknown, file = '(inline)'): AgentConfig {
+  const r = agentConfigSchema.safeParse(raw);
+  if (!r.success) throw new ConfigError(formatIssues(file, r.error.issues));
+  return r.data;
+}
+
+export function loadAgentConfig(file: string): AgentConfig {
+  return parseAgentConfig(readJsonConfig(file), file);
+}

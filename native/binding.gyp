@@ -10,6 +10,8 @@
         "src/js.c",
         "src/errors.c",
         "src/fdio.c",
+        "src/forwarder.c",
+        "src/lpm.c",
         "src/poller.c",
         "src/rawsock.c",
         "src/tun.c"

@@ -10,13 +10,14 @@
  *   tun.c      tunOpen                        TUN/TAP devices (IFF_NO_PI)
  *   fdio.c     read, write, close             whole-packet fd I/O
  *   poller.c   Poller                         fd readability on the event loop (uv_poll)
- * A forwarding thread (TUN <-> raw proto 41) would be one more module here, built on the
- * plain-C halves of rawsock.c, tun.c and fdio.c.
+ *   forwarder.c Forwarder                     the userspace HA data plane: a thread moving
+ *                                             packets TUN <-> raw proto 41 (LPM in lpm.c)
  */
 #include <node_api.h>
 
 #include "errors.h"
 #include "fdio.h"
+#include "forwarder.h"
 #include "poller.h"
 #include "rawsock.h"
 #include "tun.h"
@@ -26,5 +27,6 @@ NAPI_MODULE_INIT() {
   NAPI_CALL(env, tun_register(env, exports));
   NAPI_CALL(env, fdio_register(env, exports));
   NAPI_CALL(env, poller_register(env, exports));
+  NAPI_CALL(env, forwarder_register(env, exports));
   return exports;
 }

@@ -11,12 +11,12 @@
 #include "errors.h"
 
 /*
- * Lifetime. Three owners must all let go before the struct is freed:
- *   - the JS wrapper object (finalizer sets `finalized`),
- *   - libuv, which may touch the handle until its close callback (`handle_closed`),
- *   - Node's environment teardown (the async cleanup hook, removed in the close callback).
- * poller_shutdown() starts the release from any of them; free happens in whichever of the
- * close callback or the finalizer runs last.
+ * Lifetime. The struct is freed only when both of its users are done with it:
+ *   - the JS wrapper object: its finalizer sets `finalized`;
+ *   - libuv, which may touch the handle until its close callback sets `handle_closed`.
+ * poller_shutdown() (from close(), the finalizer or environment teardown) calls uv_close;
+ * whichever of the close callback and the finalizer runs last frees. The environment
+ * cleanup hook holds a pointer too, so the close callback removes it before any free.
  */
 typedef struct poller {
   uv_poll_t handle;

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <net/if.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,11 +14,11 @@
 #include "js.h"
 #include "errors.h"
 
-/* Control buffer for exactly one IPV6_PKTINFO cmsg, aligned for struct cmsghdr. Only
- * IPV6_RECVPKTINFO is enabled; enabling more ancillary data means growing this. */
+/* Control buffer, aligned for struct cmsghdr: on send one IPV6_PKTINFO; on receive that plus
+ * one IPV6_HOPLIMIT (the two ancillary items enabled). Enabling more means growing this. */
 union pktinfo_cmsg {
   struct cmsghdr align;
-  char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+  char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int))];
 };
 
 /* ---- plain C ---------------------------------------------------------------------- */
@@ -32,6 +34,9 @@ static int rawsock_configure(int fd, const struct rawsock_config *cfg, const cha
   /* Report the local destination and arrival interface of every datagram. */
   *option = "IPV6_RECVPKTINFO";
   if (set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1) < 0) return -1;
+  /* ... and the hop limit it arrived with (RFC 4861 receivers must see 255 on ND messages). */
+  *option = "IPV6_RECVHOPLIMIT";
+  if (set_int_opt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1) < 0) return -1;
 
   /* IPV6_CHECKSUM makes the kernel fill (send) and verify (receive, silently dropping bad
    * packets) a transport checksum at this offset over the RFC 8200 §8.1 pseudo-header.
@@ -49,10 +54,31 @@ static int rawsock_configure(int fd, const struct rawsock_config *cfg, const cha
   *option = "SO_SNDBUF";
   if (cfg->sndbuf > 0 && set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, cfg->sndbuf) < 0) return -1;
 
-  *option = "SO_BINDTODEVICE";
-  if (cfg->device[0] != '\0' &&
-      setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, cfg->device, (socklen_t)strlen(cfg->device) + 1) < 0)
+  /* Hop limit of what we send, unicast and multicast alike (ND messages need 255). */
+  if (cfg->hop_limit > 0) {
+    *option = "IPV6_UNICAST_HOPS";
+    if (set_int_opt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, cfg->hop_limit) < 0) return -1;
+    *option = "IPV6_MULTICAST_HOPS";
+    if (set_int_opt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, cfg->hop_limit) < 0) return -1;
+  }
+
+  /* ICMPv6 types to pass up (RFC 3542 §3.2); the kernel refuses it on other protocols. */
+  *option = "ICMP6_FILTER";
+  if (cfg->has_icmp6_filter &&
+      setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &cfg->icmp6_filter, sizeof cfg->icmp6_filter) < 0)
     return -1;
+
+  if (cfg->device[0] != '\0') {
+    unsigned int ifindex;
+    *option = "SO_BINDTODEVICE";
+    if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, cfg->device, (socklen_t)strlen(cfg->device) + 1) < 0)
+      return -1;
+    /* Multicast to a link-scope group (ff02::1) needs an interface; make it this one
+     * explicitly rather than relying on the bound device being used as a fallback. */
+    *option = "IPV6_MULTICAST_IF";
+    ifindex = if_nametoindex(cfg->device);
+    if (ifindex == 0 || set_int_opt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, (int)ifindex) < 0) return -1;
+  }
 
   *option = NULL;
   return 0;
@@ -107,7 +133,8 @@ ssize_t rawsock_send(int fd, const void *data, size_t len,
     struct cmsghdr *cm;
     memset(&control, 0, sizeof control);
     msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
+    /* Exactly one cmsg: a zeroed second header would make the kernel fail with EINVAL. */
+    msg.msg_controllen = CMSG_SPACE(sizeof pi);
     cm = CMSG_FIRSTHDR(&msg);
     cm->cmsg_level = IPPROTO_IPV6;
     cm->cmsg_type = IPV6_PKTINFO;
@@ -143,6 +170,7 @@ ssize_t rawsock_recv(int fd, void *buf, size_t cap, struct rawsock_meta *meta) {
   if (n < 0) return -errno;
 
   memset(meta, 0, sizeof *meta);
+  meta->hop_limit = -1;
   meta->src = from.sin6_addr;
   meta->truncated = (msg.msg_flags & MSG_TRUNC) != 0;
   for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
@@ -152,12 +180,46 @@ ssize_t rawsock_recv(int fd, void *buf, size_t cap, struct rawsock_meta *meta) {
       memcpy(&pi, CMSG_DATA(cm), sizeof pi);
       meta->dst = pi.ipi6_addr;
       meta->ifindex = pi.ipi6_ifindex;
+    } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_HOPLIMIT &&
+               cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      memcpy(&meta->hop_limit, CMSG_DATA(cm), sizeof meta->hop_limit);
     }
   }
   return n;
 }
 
 /* ---- JS bindings ------------------------------------------------------------------ */
+
+/* options.icmp6Filter: an array of ICMPv6 types (0..255) to pass; every other type is blocked. */
+static bool read_icmp6_filter(napi_env env, napi_value value, struct icmp6_filter *filter) {
+  bool is_array = false;
+  uint32_t count;
+
+  if (napi_is_array(env, value, &is_array) != napi_ok) {
+    errors_throw_napi(env, "napi_is_array");
+    return false;
+  }
+  if (!is_array) {
+    errors_throw_type(env, "The \"options.icmp6Filter\" argument must be an array of ICMPv6 types");
+    return false;
+  }
+  if (napi_get_array_length(env, value, &count) != napi_ok) {
+    errors_throw_napi(env, "napi_get_array_length");
+    return false;
+  }
+  ICMP6_FILTER_SETBLOCKALL(filter);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value item;
+    int64_t type;
+    if (napi_get_element(env, value, i, &item) != napi_ok) {
+      errors_throw_napi(env, "napi_get_element");
+      return false;
+    }
+    if (!js_arg_int(env, item, "options.icmp6Filter[]", 0, 255, &type)) return false;
+    ICMP6_FILTER_SETPASS((int)type, filter);
+  }
+  return true;
+}
 
 /* Read the optional fields of rawOpen()'s options object into cfg. */
 static bool read_open_options(napi_env env, napi_value opts, struct rawsock_config *cfg) {
@@ -188,6 +250,16 @@ static bool read_open_options(napi_env env, napi_value opts, struct rawsock_conf
   if (present) {
     if (!js_arg_int(env, v, "options.sendBufferSize", 1, INT_MAX, &n)) return false;
     cfg->sndbuf = (int)n;
+  }
+  if (!js_get_property(env, opts, "hopLimit", &v, &present)) return false;
+  if (present) {
+    if (!js_arg_int(env, v, "options.hopLimit", 1, 255, &n)) return false;
+    cfg->hop_limit = (int)n;
+  }
+  if (!js_get_property(env, opts, "icmp6Filter", &v, &present)) return false;
+  if (present) {
+    if (!read_icmp6_filter(env, v, &cfg->icmp6_filter)) return false;
+    cfg->has_icmp6_filter = true;
   }
   return true;
 }
@@ -261,9 +333,9 @@ static napi_status set_prop(napi_env env, napi_value obj, const char *key, napi_
 }
 
 /* rawRecv(fd: number, buf: Uint8Array):
- *   { length, truncated, src: Uint8Array(16), dst: Uint8Array(16), ifindex } | null (EAGAIN) */
+ *   { length, truncated, src: Uint8Array(16), dst: Uint8Array(16), ifindex, hopLimit } | null (EAGAIN) */
 static napi_value api_raw_recv(napi_env env, napi_callback_info info) {
-  napi_value argv[2], result, length, truncated, ifindex;
+  napi_value argv[2], result, length, truncated, ifindex, hop_limit;
   struct rawsock_meta meta;
   void *buf;
   size_t cap;
@@ -285,11 +357,13 @@ static napi_value api_raw_recv(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_create_int64(env, n, &length));
   NAPI_CALL(env, napi_get_boolean(env, meta.truncated, &truncated));
   NAPI_CALL(env, napi_create_uint32(env, meta.ifindex, &ifindex));
+  NAPI_CALL(env, napi_create_int32(env, meta.hop_limit, &hop_limit));
   NAPI_CALL(env, set_prop(env, result, "length", length));
   NAPI_CALL(env, set_prop(env, result, "truncated", truncated));
   NAPI_CALL(env, set_prop(env, result, "src", js_new_u8(env, &meta.src, sizeof meta.src)));
   NAPI_CALL(env, set_prop(env, result, "dst", js_new_u8(env, &meta.dst, sizeof meta.dst)));
   NAPI_CALL(env, set_prop(env, result, "ifindex", ifindex));
+  NAPI_CALL(env, set_prop(env, result, "hopLimit", hop_limit));
   return result;
 }
 

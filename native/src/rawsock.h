@@ -13,6 +13,7 @@
 
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/icmp6.h>
 #include <node_api.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -26,17 +27,22 @@ struct rawsock_config {
   int checksum_offset;           /* IPV6_CHECKSUM: byte offset, or -1 for off */
   int rcvbuf;                    /* SO_RCVBUF if > 0 */
   int sndbuf;                    /* SO_SNDBUF if > 0 */
+  int hop_limit;                 /* IPV6_UNICAST_HOPS and IPV6_MULTICAST_HOPS if > 0 */
+  bool has_icmp6_filter;
+  struct icmp6_filter icmp6_filter; /* ICMP6_FILTER (ICMPv6 sockets only), if has_icmp6_filter */
 };
 
 struct rawsock_meta {
   struct in6_addr src;           /* packet source (outer source for proto 41) */
   struct in6_addr dst;           /* local destination, from IPV6_PKTINFO */
   unsigned int ifindex;          /* arrival interface, from IPV6_PKTINFO */
+  int hop_limit;                 /* hop limit of the packet as received, from IPV6_HOPLIMIT; -1 if absent */
   bool truncated;                /* datagram was longer than the buffer */
 };
 
-/* Open a non-blocking, close-on-exec raw socket. Returns the fd, or -errno with
- * *failed_step naming what failed: "socket", "bind", or the setsockopt option
+/* Open a non-blocking, close-on-exec raw socket with IPV6_RECVPKTINFO and IPV6_RECVHOPLIMIT on.
+ * With a device, multicast sends also leave by it (IPV6_MULTICAST_IF). Returns the fd, or
+ * -errno with *failed_step naming what failed: "socket", "bind", or the setsockopt option
  * ("IPV6_CHECKSUM", "SO_BINDTODEVICE", ...). Nothing is left open on failure. */
 int rawsock_open(const struct rawsock_config *cfg, const char **failed_step);
 

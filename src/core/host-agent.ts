@@ -39,6 +39,14 @@ export interface HostAgentComponents {
 
 export type GuestPhase = 'prepared' | 'active' | 'failed';
 
+/** What activate() reports: the registration plus when the guest was attached and registered. */
+export interface Activation extends Registration {
+  /** Epoch ms the guest's interface was attached on this host. */
+  readonly attachedAt: number;
+  /** Epoch ms the accepting BA arrived. */
+  readonly registeredAt: number;
+}
+
 interface Held {
   readonly record: HostGuestRecord;
   readonly ifname: string;
@@ -97,7 +105,7 @@ export class HostAgent {
    * The guest runs here now: attach its interface, register at once, announce the router.
    * Resolves with the registration (elapsed time from BU to BA).
    */
-  activate(guest: string): Promise<Registration> {
+  activate(guest: string): Promise<Activation> {
     return this.serialise(guest, async () => {
       let h = this.held.get(guest);
       if (!h) {
@@ -105,15 +113,17 @@ export class HostAgent {
         h = this.held.get(guest)!;
       }
       await this.c.links.attach(guest);
+      const attachedAt = this.c.clock.now();
       if (!h.mr) h.mr = this.instance(h.record);
       try {
         const reg = await h.mr.register();
+        const registeredAt = this.c.clock.now();
         h.phase = 'active';
         h.error = null;
         await this.c.registry.setHost(guest, this.cfg.hostId);
         await this.c.links.announce(guest).catch((e: unknown) => this.log.warn({ guest, err: String(e) }, 'router announcement failed'));
         this.log.info({ guest, seq: reg.seq, elapsedMs: reg.elapsedMs, attempts: reg.attempts }, 'guest registered');
-        return reg;
+        return { ...reg, attachedAt, registeredAt };
       } catch (e) {
         h.phase = 'failed';
         h.error = e instanceof Error ? e.message : String(e);

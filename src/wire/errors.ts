@@ -40,7 +40,7 @@ export class WireError extends Error {
   constructor(
     readonly reason: WireErrorReason,
     readonly detail: string,
-    /** Byte offset from the start of the Mobility Header where the problem is. */
+    /** Byte offset from the start of the decoded message (Mobility Header, ICMPv6 header) where the problem is. */
     readonly offset?: number,
   ) {
     super(offset === undefined ? `${reason}: ${detail}` : `${reason} at offset ${offset}: ${detail}`);

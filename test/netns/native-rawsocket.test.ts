@@ -25,6 +25,7 @@ const B = '2001:db8:1::2';
 /** Binding Update (A|H|R, seq 0x1234, lifetime 256 units, MNP 2001:db8:100::/48), checksum zero. */
 const BU_HEX = '3b03050000001234c40001000612003020010db8010000000000000000000000';
 const IPPROTO_MH = 135;
+const IPPROTO_ICMPV6 = 58;
 
 interface PeerError {
   name: string;
@@ -41,6 +42,7 @@ interface MessageEvent {
   address: string;
   localAddress: string;
   ifindex: number;
+  hopLimit: number;
   size: number;
 }
 
@@ -60,6 +62,8 @@ interface PeerConfig {
   bindAddress?: string;
   device?: string;
   checksumOffset?: number;
+  hopLimit?: number;
+  icmp6Filter?: number[];
 }
 
 const isMessage = (e: PeerEvent): e is MessageEvent => e.ev === 'message';
@@ -135,7 +139,7 @@ describe.skipIf(!canUseNetns)('RawSocket between namespaces', () => {
     await send(tx, BU_HEX, B);
 
     const msg = await rx.waitForEvent(isMessage);
-    expect(msg).toMatchObject({ address: A, localAddress: B, ifindex: bIfindex, size: 32 });
+    expect(msg).toMatchObject({ address: A, localAddress: B, ifindex: bIfindex, hopLimit: 64, size: 32 });
 
     const sent = Buffer.from(BU_HEX, 'hex');
     const got = Buffer.from(msg.hex, 'hex');
@@ -206,6 +210,44 @@ describe.skipIf(!canUseNetns)('RawSocket between namespaces', () => {
 
     const msg = await rx.waitForEvent(isMessage);
     expect(msg).toMatchObject({ hex: inner, address: A, localAddress: B, ifindex: bIfindex, size: 48 });
+  });
+
+  it('sends to ff02::1 out of the bound device with hopLimit 255; icmp6Filter passes only the listed types', async () => {
+    // ICMPv6 types 200/201 are private experimentation: the kernel itself ignores them.
+    const icmp = (type: number, text: string): string =>
+      `${type.toString(16)}000000${Buffer.from(text).toString('hex')}`;
+    const rx = await startPeer('b', { protocol: IPPROTO_ICMPV6, device: 'b0', icmp6Filter: [200] });
+    const tx255 = await startPeer('a', { protocol: IPPROTO_ICMPV6, device: 'a0', hopLimit: 255 });
+    const txDefault = await startPeer('a', { protocol: IPPROTO_ICMPV6, device: 'a0' });
+
+    await send(tx255, icmp(201, 'blocked'), 'ff02::1');
+    await send(tx255, icmp(200, 'hl-255'), 'ff02::1');
+    await send(txDefault, icmp(200, 'hl-default'), 'ff02::1');
+
+    await rx.waitForEvent((e) => isMessage(e) && e.hex.endsWith(Buffer.from('hl-default').toString('hex')));
+    const got = rx.events.filter(isMessage);
+    const aLinkLocal = (JSON.parse(lab.exec('a', 'ip', ['-j', '-6', 'addr', 'show', 'dev', 'a0'])) as
+      { addr_info?: { local: string; scope: string }[] }[])
+      .flatMap((l) => l.addr_info ?? []).find((a) => a.scope === 'link')?.local;
+    expect(aLinkLocal).toMatch(/^fe80::/);
+    // Type 201 never arrived; both type-200 messages did, from a0's link-local address, on b0.
+    expect(got.map((m) => Buffer.from(m.hex, 'hex').subarray(4).toString())).toEqual(['hl-255', 'hl-default']);
+    for (const m of got) {
+      expect(m).toMatchObject({ address: aLinkLocal, localAddress: 'ff02::1', ifindex: bIfindex });
+      expect(m.hex.slice(0, 4)).toBe('c800');
+    }
+    // hopLimit sets the multicast hop limit; the kernel default for multicast is 1.
+    expect(got.map((m) => m.hopLimit)).toEqual([255, 1]);
+  });
+
+  it('rejects a hopLimit outside 1..255 and icmp6Filter on a non-ICMPv6 socket', async () => {
+    expect(() => RawSocket.open({ protocol: IPPROTO_ICMPV6, hopLimit: 256 })).toThrow(expect.objectContaining({
+      name: 'RangeError',
+      code: 'ERR_OUT_OF_RANGE',
+    }));
+    const peer = await startPeer('a', { protocol: IPPROTO_MH, icmp6Filter: [133] });
+    const failed = await peer.waitForEvent((e) => e.ev === 'open-error');
+    expect(failed).toMatchObject({ error: { name: 'SystemError', errno: -95, syscall: 'setsockopt', message: 'setsockopt ENOTSUP ICMP6_FILTER' } });
   });
 
   it('stops delivering after close; double close is a no-op; send after close throws EBADF', async () => {

@@ -25,6 +25,8 @@ export interface RawRecvInfo {
   readonly dst: Uint8Array;
   /** Arrival interface index, from IPV6_PKTINFO. */
   readonly ifindex: number;
+  /** Hop limit the packet arrived with (IPV6_HOPLIMIT); -1 if the kernel did not report one. */
+  readonly hopLimit: number;
 }
 
 export interface RawOpenOptions {
@@ -37,6 +39,10 @@ export interface RawOpenOptions {
   /** SO_RCVBUF / SO_SNDBUF in bytes (capped by net.core.rmem_max / wmem_max). */
   readonly recvBufferSize?: number;
   readonly sendBufferSize?: number;
+  /** IPV6_UNICAST_HOPS and IPV6_MULTICAST_HOPS, 1..255 (Neighbor Discovery needs 255). */
+  readonly hopLimit?: number;
+  /** ICMP6_FILTER: the ICMPv6 types (0..255) to receive; all others are blocked. ICMPv6 sockets only. */
+  readonly icmp6Filter?: readonly number[];
 }
 
 export type TunMode = 'tun' | 'tap';
@@ -68,8 +74,84 @@ export interface NativePollerConstructor {
   new (fd: number, onReadable: ReadableCallback): NativePoller;
 }
 
+export interface ForwarderOptions {
+  /** TUN fd the inner packets arrive on; with `rawFd`, or both absent for a table-only forwarder. */
+  readonly tunFd?: number;
+  /** Protocol-41 raw socket bound to the HA address (the outer source). */
+  readonly rawFd?: number;
+  /** ICMPv6 raw socket bound to the HA address, for Packet Too Big; absent: none sent. */
+  readonly icmpFd?: number;
+  /** Largest inner packet sent into the tunnel, 1280..65535 (default 1460). */
+  readonly mtu?: number;
+  /** MTU of the TUN device, sizes the read buffers (default 1500). */
+  readonly tunMtu?: number;
+  /** Packet Too Big token bucket: rate per second (default 100) and depth (default 10). */
+  readonly ptbPerSecond?: number;
+  readonly ptbBurst?: number;
+  /** Bytes all hold buffers together may use (default 64 MiB). */
+  readonly maxHeldBytes?: number;
+  /** Packets per read/send batch, 1..256 (default 64). */
+  readonly batch?: number;
+}
+
+/**
+ * The userspace HA forwarding engine (native/src/forwarder.c): a thread moving packets
+ * TUN ⇄ raw protocol 41 through a longest-prefix-match binding table. Takes ownership of the
+ * fds once constructed. Bindings are numbered by the caller, densely from 0.
+ */
+export interface NativeForwarder {
+  /** Install/replace binding `id`: its CoA and complete prefix list (17 bytes each: address, length). */
+  set(id: number, coa: Uint8Array, prefixes: Uint8Array): void;
+  /** Remove the binding and its prefixes (held packets are dropped). False if unknown. */
+  remove(id: number): boolean;
+  /** Buffer the binding's packets (bounded). False if unknown. */
+  hold(id: number, maxPackets: number, maxMs: number, dropOnExpiry: boolean): boolean;
+  /** Send the buffer, in order, to the current CoA. Packets held at the call; null if unknown. */
+  release(id: number): number | null;
+  /** Fill `out` (COUNTERS_LENGTH doubles, see FORWARDER_COUNTERS); false if unknown. */
+  counters(id: number, out: Float64Array): boolean;
+  /** Fill `out` (STATS_LENGTH doubles, see FORWARDER_STATS). */
+  stats(out: Float64Array): void;
+  /** Test hook: the binding id for a destination, -1 for none. */
+  lookup(addr: Uint8Array): number;
+  /** Test hook: mean time of one lookup over `rounds` passes over the addresses (16 bytes each). */
+  benchLookup(addrs: Uint8Array, rounds: number): { nsPerLookup: number; hits: number };
+  /** Stop the thread and close the fds; the table stays readable. Idempotent. */
+  close(): void;
+}
+
+export interface NativeForwarderConstructor {
+  new (options: ForwarderOptions): NativeForwarder;
+  readonly STATS_LENGTH: number;
+  readonly COUNTERS_LENGTH: number;
+}
+
+/** The order of `NativeForwarder.stats()` (enum fwd_stat in native/src/forwarder.h). */
+export const FORWARDER_STATS = [
+  'bindings', 'prefixes', 'txPackets', 'txBytes', 'rxPackets', 'rxBytes',
+  'dropsNoBinding', 'dropsIngress', 'dropsHold', 'dropsFiltered', 'dropsMalformed', 'dropsTooBig',
+  'ptbSent', 'sendErrors', 'heldPackets', 'heldBytes', 'holdExpired', 'checksumsCompleted', 'batches', 'running',
+  'errno', 'errSyscall',
+] as const;
+
+/** The order of `NativeForwarder.counters()` (enum fwd_counter in native/src/forwarder.h). */
+export const FORWARDER_COUNTERS = [
+  'txPackets', 'txBytes', 'rxPackets', 'rxBytes', 'rxDropped', 'held', 'holdDropped', 'holdExpired', 'holding',
+] as const;
+
+/** `errSyscall` values (enum fwd_syscall). */
+export const FORWARDER_SYSCALLS = ['', 'read', 'recvmmsg', 'poll'] as const;
+
+/**
+ * The addon's exports. As returned by `loadNative()`, every system error thrown (or passed
+ * to a Poller callback) is a `SystemError`; the raw addon throws plain Errors carrying the
+ * same errno/code/syscall fields, and TypeError/RangeError for bad arguments.
+ */
 export interface NativeBinding {
-  /** socket(AF_INET6, SOCK_RAW, protocol), non-blocking, IPV6_RECVPKTINFO on. Returns the fd. */
+  /**
+   * socket(AF_INET6, SOCK_RAW, protocol), non-blocking, IPV6_RECVPKTINFO and IPV6_RECVHOPLIMIT on;
+   * with `device`, also IPV6_MULTICAST_IF = that device. Returns the fd.
+   */
   rawOpen(protocol: number, options?: RawOpenOptions): number;
   /** sendmsg() to dst; src pins the source via IPV6_PKTINFO. Returns bytes sent. EAGAIN throws. */
   rawSend(fd: number, data: Uint8Array, dst: Uint8Array, src?: Uint8Array | null): number;
@@ -84,6 +166,7 @@ export interface NativeBinding {
   /** close() an fd that was never given to a Poller. */
   close(fd: number): void;
   Poller: NativePollerConstructor;
+  Forwarder: NativeForwarderConstructor;
 }
 
 /**
@@ -160,6 +243,36 @@ function wrapPollerClass(Native: NativePollerConstructor): NativePollerConstruct
   };
 }
 
+/** Wraps the native Forwarder so its system errors are SystemErrors. */
+function wrapForwarderClass(Native: NativeForwarderConstructor): NativeForwarderConstructor {
+  if (Native.STATS_LENGTH !== FORWARDER_STATS.length || Native.COUNTERS_LENGTH !== FORWARDER_COUNTERS.length) {
+    throw new Error('roam6 native addon: Forwarder counter layout does not match native.ts; rebuild it');
+  }
+  return class Forwarder implements NativeForwarder {
+    static readonly STATS_LENGTH = Native.STATS_LENGTH;
+    static readonly COUNTERS_LENGTH = Native.COUNTERS_LENGTH;
+    readonly #native: NativeForwarder;
+    constructor(options: ForwarderOptions) {
+      try { this.#native = new Native(options); } catch (err) { throw retype(err); }
+    }
+    set(id: number, coa: Uint8Array, prefixes: Uint8Array): void {
+      try { this.#native.set(id, coa, prefixes); } catch (err) { throw retype(err); }
+    }
+    remove(id: number): boolean { return this.#native.remove(id); }
+    hold(id: number, maxPackets: number, maxMs: number, dropOnExpiry: boolean): boolean {
+      return this.#native.hold(id, maxPackets, maxMs, dropOnExpiry);
+    }
+    release(id: number): number | null { return this.#native.release(id); }
+    counters(id: number, out: Float64Array): boolean { return this.#native.counters(id, out); }
+    stats(out: Float64Array): void { this.#native.stats(out); }
+    lookup(addr: Uint8Array): number { return this.#native.lookup(addr); }
+    benchLookup(addrs: Uint8Array, rounds: number): { nsPerLookup: number; hits: number } {
+      try { return this.#native.benchLookup(addrs, rounds); } catch (err) { throw retype(err); }
+    }
+    close(): void { this.#native.close(); }
+  };
+}
+
 function wrapBinding(raw: NativeBinding): NativeBinding {
   return {
     rawOpen(protocol, options) {
@@ -184,6 +297,7 @@ function wrapBinding(raw: NativeBinding): NativeBinding {
       try { raw.close(fd); } catch (err) { throw retype(err); }
     },
     Poller: wrapPollerClass(raw.Poller),
+    Forwarder: wrapForwarderClass(raw.Forwarder),
   };
 }
 
@@ -208,7 +322,7 @@ export function startPoller(native: NativeBinding, fd: number, onReadable: Reada
   return poller;
 }
 
-const FUNCTIONS = ['rawOpen', 'rawSend', 'rawRecv', 'tunOpen', 'read', 'write', 'close', 'Poller'] as const;
+const FUNCTIONS = ['rawOpen', 'rawSend', 'rawRecv', 'tunOpen', 'read', 'write', 'close', 'Poller', 'Forwarder'] as const;
 
 function isNativeBinding(mod: unknown): mod is NativeBinding {
   if (typeof mod !== 'object' || mod === null) return false;

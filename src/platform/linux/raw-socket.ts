@@ -17,6 +17,7 @@ import { loadNative, startPoller, type NativeBinding, type NativePoller, type Ra
 
 /** IANA protocol numbers this code base opens raw sockets for. */
 export const IPPROTO_IPV6 = 41;
+export const IPPROTO_ICMPV6 = 58;
 export const IPPROTO_MH = 135;
 
 export interface RawSocketOptions {
@@ -24,7 +25,10 @@ export interface RawSocketOptions {
   protocol: number;
   /** Source address to bind; it must be assigned locally (else SystemError EADDRNOTAVAIL). */
   bindAddress?: Ipv6Address;
-  /** Interface to bind to (SO_BINDTODEVICE). */
+  /**
+   * Interface to bind to (SO_BINDTODEVICE). Multicast sends (e.g. to ff02::1) leave by it too
+   * (IPV6_MULTICAST_IF).
+   */
   device?: string;
   /**
    * Byte offset of the transport checksum the kernel fills in on send and verifies on
@@ -36,6 +40,17 @@ export interface RawSocketOptions {
   recvBufferSize?: number;
   /** SO_SNDBUF in bytes (capped by net.core.wmem_max). */
   sendBufferSize?: number;
+  /**
+   * Hop limit of every packet sent, unicast and multicast (IPV6_UNICAST_HOPS and
+   * IPV6_MULTICAST_HOPS), 1..255. Router Advertisements and other ND messages need 255.
+   * Unset: the kernel defaults (the interface hop limit, 1 for multicast).
+   */
+  hopLimit?: number;
+  /**
+   * ICMPv6 sockets only (protocol 58): the ICMPv6 types to receive (ICMP6_FILTER); every other
+   * type is blocked in the kernel. E.g. [133] for a Router Advertisement sender that wants RS only.
+   */
+  icmp6Filter?: readonly number[];
 }
 
 export interface RawRemoteInfo {
@@ -45,6 +60,8 @@ export interface RawRemoteInfo {
   localAddress: Ipv6Address;
   /** Interface it arrived on. */
   ifindex: number;
+  /** Hop limit it arrived with (-1 if unknown); ND receivers check it is 255 (RFC 4861 §6.1). */
+  hopLimit: number;
   /** msg.length. */
   size: number;
 }
@@ -87,6 +104,8 @@ export class RawSocket extends EventEmitter<RawSocketEvents> {
       checksumOffset: opts.checksumOffset,
       recvBufferSize: opts.recvBufferSize,
       sendBufferSize: opts.sendBufferSize,
+      hopLimit: opts.hopLimit,
+      icmp6Filter: opts.icmp6Filter,
     });
     return new RawSocket(native, opts.protocol, fd);
   }
@@ -144,6 +163,7 @@ export class RawSocket extends EventEmitter<RawSocketEvents> {
         address: info.src as Ipv6Address,
         localAddress: info.dst as Ipv6Address,
         ifindex: info.ifindex,
+        hopLimit: info.hopLimit,
         size: info.length,
       });
     }

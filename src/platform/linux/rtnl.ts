@@ -153,6 +153,42 @@ export interface LinkInfo {
   readonly index: number;
   readonly name: string;
   readonly mtu: number | null;
+  /** IFLA_MASTER: the bridge this link is a port of, or null. */
+  readonly master: number | null;
+  /** IFLA_IFALIAS, or null when unset. */
+  readonly alias: string | null;
+  /** IFLA_ADDRESS: the MAC on Ethernet-like links, or null. */
+  readonly address: Uint8Array | null;
+  /** IFLA_INFO_KIND ("bridge", "veth", "tun", ...), or null for links without one. */
+  readonly kind: string | null;
+  /** IFF_UP is set (administratively up). */
+  readonly up: boolean;
+}
+
+/** Changes for `Rtnl.updateLink`; absent fields are left as they are. */
+export interface LinkChange {
+  readonly mtu?: number;
+  /** New MAC (IFLA_ADDRESS). */
+  readonly address?: Uint8Array;
+  /** Enslave to this bridge (ifindex), or 0 to release (`nomaster`). */
+  readonly master?: number;
+  /** IFLA_IFALIAS; "" removes it. */
+  readonly alias?: string;
+  /** IPv6 link-local generation (IFLA_INET6_ADDR_GEN_MODE); 'none' = no automatic fe80::. */
+  readonly ipv6AddrGenMode?: 'eui64' | 'none';
+}
+
+/** An IPv6 address as dumped from the kernel (RTM_GETADDR). */
+export interface AddressInfo {
+  readonly index: number;
+  readonly address: Ipv6Address;
+  readonly prefixLen: number;
+  /** RT_SCOPE_*: 0 universe (global), 253 link. */
+  readonly scope: number;
+  /** IFA_F_PERMANENT: configured, not learnt from an RA. */
+  readonly permanent: boolean;
+  /** IFA_F_TENTATIVE: DAD still running. */
+  readonly tentative: boolean;
 }
 
 export interface RtnlOptions {
@@ -371,11 +407,19 @@ export class Rtnl {
 
   async listLinks(): Promise<LinkInfo[]> {
     const msgs = await this.call('RTM_GETLINK dump', (o) => this.sock.getLinks(undefined, undefined, o));
-    return msgs.map((m) => ({ index: m.data.index ?? 0, name: m.attrs.ifname ?? '', mtu: m.attrs.mtu ?? null }));
+    return msgs.map(toLinkInfo);
   }
 
+  /** One link by name (RTM_GETLINK with IFLA_IFNAME, no dump), or null when there is none. */
   async linkByName(name: string): Promise<LinkInfo | null> {
-    return (await this.listLinks()).find((l) => l.name === name) ?? null;
+    try {
+      const msgs = await this.call(`RTM_GETLINK ${name}`, (o) => this.sock.getLink({}, { ifname: name }, o));
+      const m = msgs[0];
+      return m ? toLinkInfo(m) : null;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
   }
 
   /** The interface that holds `addr` (any scope), or null. */
@@ -417,12 +461,106 @@ export class Rtnl {
       this.sock.setLink({ index, flags: { up: true }, change: { up: true } }, undefined, o));
   }
 
+  /**
+   * Create a Linux bridge, administratively down, with a fixed MAC (so that it never follows
+   * its ports' MACs) and multicast snooping off. EEXIST when the name is taken.
+   */
+  async createBridge(name: string, mac: Uint8Array): Promise<void> {
+    await this.call(`RTM_NEWLINK bridge ${name}`, (o) =>
+      this.sock.newLink({}, { ifname: name, address: Buffer.from(mac), linkinfo: Buffer.from(encodeBridgeLinkInfo()) }, o),
+    NLM_F_CREATE | NLM_F_EXCL);
+  }
+
+  /**
+   * RTM_SETLINK with the given changes, in one request. An MTU set this way on a bridge is
+   * "set by the user": the bridge then no longer follows the smallest port MTU.
+   */
+  async updateLink(index: number, change: LinkChange, name = String(index)): Promise<void> {
+    const attrs: { mtu?: number; address?: Buffer; master?: number; ifalias?: string; afSpec?: Map<number, Buffer> } = {};
+    if (change.mtu !== undefined) attrs.mtu = change.mtu;
+    if (change.address !== undefined) attrs.address = Buffer.from(change.address);
+    if (change.master !== undefined) attrs.master = change.master;
+    if (change.alias !== undefined) attrs.ifalias = change.alias;
+    if (change.ipv6AddrGenMode !== undefined) {
+      attrs.afSpec = new Map([[AF_INET6, Buffer.from(encodeNlAttr(IFLA_INET6_ADDR_GEN_MODE, Uint8Array.of(ADDR_GEN_MODE[change.ipv6AddrGenMode])))]]);
+    }
+    await this.call(`RTM_SETLINK ${name} ${describeLinkChange(change)}`, (o) => this.sock.setLink({ index }, attrs, o));
+  }
+
+  /** Delete a link by index; false when it no longer exists. */
+  async deleteLinkIndex(index: number, name = String(index)): Promise<boolean> {
+    try {
+      await this.call(`RTM_DELLINK ${name}`, (o) => this.sock.delLink({ index }, undefined, o));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** IPv6 addresses, of one link when `index` is given. */
+  async listAddresses(index?: number): Promise<AddressInfo[]> {
+    const msgs = await this.call(`RTM_GETADDR dump${index === undefined ? '' : ` dev ${index}`}`, (o) =>
+      this.sock.getAddresses({ family: AF_INET6 }, undefined, o));
+    return msgs.map(toAddressInfo).filter((a): a is AddressInfo => a !== null && (index === undefined || a.index === index));
+  }
+
+  /** Remove an IPv6 address; false when it was not there. */
+  async deleteAddress(index: number, addr: Ipv6Address, prefixLen: number): Promise<boolean> {
+    try {
+      await this.call(`RTM_DELADDR ${formatIpv6(addr)}/${prefixLen} dev ${index}`, (o) =>
+        this.sock.delAddress({ family: AF_INET6, prefixlen: prefixLen, index }, { local: Buffer.from(addr), address: Buffer.from(addr) }, o));
+      return true;
+    } catch (err) {
+      if (isNotFound(err) || (err instanceof RtnlError && err.code === 'EADDRNOTAVAIL')) return false;
+      throw err;
+    }
+  }
+
   /** Add an IPv6 address without DAD; idempotent (NLM_F_REPLACE). */
   async addAddress(index: number, addr: Ipv6Address, prefixLen: number): Promise<void> {
     await this.call(`RTM_NEWADDR ${formatIpv6(addr)}/${prefixLen} dev ${index}`, (o) =>
       this.sock.newAddress({ family: AF_INET6, prefixlen: prefixLen, index, flags: { nodad: true } },
         { address: Buffer.from(addr), local: Buffer.from(addr) }, o), NLM_F_CREATE | NLM_F_REPLACE);
   }
+}
+
+function toLinkInfo(m: rt.LinkMessage): LinkInfo {
+  const a = m.attrs;
+  return {
+    index: m.data.index ?? 0,
+    name: a.ifname ?? '',
+    mtu: a.mtu ?? null,
+    master: a.master ?? null,
+    alias: a.ifalias ?? null,
+    address: a.address ? new Uint8Array(a.address) : null,
+    kind: a.linkinfo ? linkKind(a.linkinfo) : null,
+    up: m.data.flags?.up === true,
+  };
+}
+
+function toAddressInfo(m: rt.AddressMessage): AddressInfo | null {
+  const raw = m.attrs.local ?? m.attrs.address;
+  if (!raw || raw.length !== 16 || m.data.index === undefined) return null;
+  const flags = m.attrs.flags ?? m.data.flags ?? {};
+  return {
+    index: m.data.index,
+    address: ipv6FromBytes(raw),
+    prefixLen: m.data.prefixlen ?? 0,
+    scope: m.data.scope ?? 0,
+    permanent: flags.permanent === true,
+    tentative: flags.tentative === true,
+  };
+}
+
+function describeLinkChange(c: LinkChange): string {
+  return [
+    c.mtu !== undefined ? `mtu ${c.mtu}` : '',
+    c.address !== undefined ? `address ${Array.from(c.address, (b) => b.toString(16).padStart(2, '0')).join(':')}` : '',
+    c.master !== undefined ? (c.master === 0 ? 'nomaster' : `master ${c.master}`) : '',
+    c.alias !== undefined ? `alias ${JSON.stringify(c.alias)}` : '',
+    c.ipv6AddrGenMode !== undefined ? `addrgenmode ${c.ipv6AddrGenMode}` : '',
+  ].filter(Boolean).join(' ');
 }
 
 function toRouteInfo(m: rt.RouteMessage): RouteInfo {
@@ -478,16 +616,54 @@ function ruleAttrs(r: RuleSpec): rt.RuleAttrs {
   return attrs;
 }
 
+/** include/uapi/linux/if_link.h */
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_BR_MCAST_SNOOPING = 23;
+const IFLA_INET6_ADDR_GEN_MODE = 8;
+/** enum in6_addr_gen_mode */
+const ADDR_GEN_MODE = { eui64: 0, none: 1 } as const;
+
+/** Netlink attributes are in host byte order. */
+const HOST_LE: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+const cstring = (s: string): Uint8Array => {
+  const b = new Uint8Array(s.length + 1);
+  b.set(Buffer.from(s, 'ascii'));
+  return b;
+};
+
+/** IFLA_LINKINFO payload for a bridge with multicast snooping off (one guest per bridge: nothing to snoop). */
+export function encodeBridgeLinkInfo(): Uint8Array {
+  const data = encodeNlAttr(IFLA_INFO_DATA, encodeNlAttr(IFLA_BR_MCAST_SNOOPING, Uint8Array.of(0)));
+  return Buffer.concat([encodeNlAttr(IFLA_INFO_KIND, cstring('bridge')), data]);
+}
+
+/** IFLA_INFO_KIND inside an IFLA_LINKINFO payload (host-order nlattrs), or null. */
+export function linkKind(linkinfo: Uint8Array): string | null {
+  const view = new DataView(linkinfo.buffer, linkinfo.byteOffset, linkinfo.byteLength);
+  for (let off = 0; off + 4 <= linkinfo.length;) {
+    const len = view.getUint16(off, HOST_LE);
+    const type = view.getUint16(off + 2, HOST_LE) & 0x3fff; // without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+    if (len < 4 || off + len > linkinfo.length) return null;
+    if (type === IFLA_INFO_KIND) {
+      const text = Buffer.from(linkinfo.subarray(off + 4, off + len)).toString('ascii');
+      return text.replace(/\0.*$/s, '');
+    }
+    off += (len + 3) & ~3;
+  }
+  return null;
+}
+
 /** IFLA_LINKINFO payload for a veth whose peer is called `peer`. */
 export function encodeVethLinkInfo(peer: string, mtu?: number): Uint8Array {
-  const IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, VETH_INFO_PEER = 1, IFLA_IFNAME = 3, IFLA_MTU = 4;
-  const cstr = (s: string): Uint8Array => { const b = new Uint8Array(s.length + 1); b.set(Buffer.from(s, 'ascii')); return b; };
+  const VETH_INFO_PEER = 1, IFLA_IFNAME = 3, IFLA_MTU = 4;
   const ifinfomsg = new Uint8Array(16); // family 0, type 0, index 0, flags 0, change 0
-  const peerAttrs = [encodeNlAttr(IFLA_IFNAME, cstr(peer))];
+  const peerAttrs = [encodeNlAttr(IFLA_IFNAME, cstring(peer))];
   if (mtu !== undefined) peerAttrs.push(encodeNlAttr(IFLA_MTU, encodeHostU32(mtu)));
   const peerPayload = Buffer.concat([ifinfomsg, ...peerAttrs]);
   const data = encodeNlAttr(IFLA_INFO_DATA, encodeNlAttr(VETH_INFO_PEER, peerPayload));
-  return Buffer.concat([encodeNlAttr(IFLA_INFO_KIND, cstr('veth')), data]);
+  return Buffer.concat([encodeNlAttr(IFLA_INFO_KIND, cstring('veth')), data]);
 }
 
 // ---- SEG6 generic netlink family (ip sr tunsrc) ---------------------------------------
@@ -564,4 +740,23 @@ export async function writeSysctl(key: string, value: string): Promise<void> {
 
 export async function readSysctl(key: string): Promise<string> {
   return (await readFile(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8')).trim();
+}
+
+/**
+ * Write `net.ipv6.conf.<ifname>.<key>` (or `all` / `default`). Takes the interface name
+ * apart from the key, because names may contain dots (eth0.100) that `writeSysctl` would
+ * turn into path separators.
+ */
+export async function writeIpv6ConfSysctl(ifname: string, key: string, value: string): Promise<void> {
+  if (ifname.includes('/') || ifname === '.' || ifname === '..') {
+    throw new RtnlError(`sysctl net.ipv6.conf.${ifname}.${key}=${value}`, 'EINVAL', errnoOf('EINVAL'));
+  }
+  const path = `/proc/sys/net/ipv6/conf/${ifname}/${key}`;
+  try {
+    await writeFile(path, value);
+  } catch (err) {
+    const e = err as { code?: string; errno?: number };
+    throw new RtnlError(`sysctl net.ipv6.conf.${ifname}.${key}=${value}`, e.code ?? 'EUNKNOWN',
+      e.errno === undefined ? null : Math.abs(e.errno), err);
+  }
 }

@@ -1,0 +1,66 @@
+/**
+ * Job names, payloads and ids of the migration flow (docs/orchestration.md describes each).
+ *
+ * Queues: one per host agent (`host-<id>`) and one for the orchestrator (`orchestrator`), all
+ * under the hash-tagged BullMQ prefix from platform/redis/keys.ts so they work on Cluster.
+ * A migration's job id is deterministic — `mig.<guest>.<epoch>` where the epoch is the guest's
+ * completed-migration count — so a duplicate request while one runs joins it.
+ */
+import { z } from 'zod';
+
+export const ORCHESTRATOR_QUEUE = 'orchestrator';
+export const hostQueue = (hostId: string): string => `host-${hostId}`;
+
+export type HostJobName = 'prepare' | 'migrate' | 'activate' | 'release';
+
+export const migrateRequest = z
+  .object({
+    guest: z.string().min(1).max(254),
+    to: z.string().min(1).max(63),
+    /** Group id when the migration is part of a rebalance. */
+    batch: z.string().max(128).optional(),
+  })
+  .strict();
+export type MigrateRequest = z.infer<typeof migrateRequest>;
+
+export interface HostJobData {
+  readonly guest: string;
+  /** The migration this step belongs to (for logs and progress). */
+  readonly migration: string;
+  /** migrate only: the destination host. */
+  readonly to?: string;
+}
+
+export type MigrationPhase = 'validate' | 'prepare' | 'migrate' | 'activate' | 'verify' | 'release' | 'rollback' | 'done' | 'failed';
+
+export interface MigrationProgressData {
+  readonly phase: MigrationPhase;
+  readonly from?: string;
+  readonly to?: string;
+  /** ms since the migration started, at the end of each completed phase. */
+  readonly timings: Partial<Record<MigrationPhase, number>>;
+}
+
+export interface MigrationOutcome {
+  readonly guest: string;
+  readonly from: string;
+  readonly to: string;
+  readonly newCoa: string;
+  readonly totalMs: number;
+  /** The hypervisor's own downtime. */
+  readonly downtimeMs: number;
+  /** From the guest resuming on the destination to the BA. */
+  readonly resumeToBaMs: number;
+  /** BU → BA at the destination agent. */
+  readonly registrationMs: number;
+  readonly timings: Partial<Record<MigrationPhase, number>>;
+}
+
+/** Job ids may not contain ':' in BullMQ; guest ids (NAIs) may contain '@' and '.', which are fine. */
+export function migrationJobId(guest: string, epoch: number): string {
+  return `mig.${guest.replaceAll(':', '_')}.${epoch}`;
+}
+
+export function stepJobId(migration: string, step: HostJobName): string {
+  return `${migration}.${step}`;
+}

@@ -1,0 +1,123 @@
+/**
+ * The orchestrator's migration flow: validate → prepare (destination) → live-migrate (source)
+ * → activate (destination) → verify (HA binding) → release (source). Each step is a job on a
+ * host's queue with a deterministic id, so a retried or resumed migration re-uses finished
+ * steps instead of repeating them. A failure before the hypervisor switch rolls back (the
+ * guest stays, reachable, on the source); after the switch it rolls forward.
+ */
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { HostJobData, HostJobName, MigrateRequest, MigrationOutcome, MigrationPhase, MigrationProgressData } from './jobs.js';
+
+/** What the flow needs from the world; Redis/BullMQ implementations live in orchestrator/runtime.ts. */
+export interface MigrationDeps {
+  /** The host that holds the guest now, or undefined for an unknown guest. */
+  guestHost(guest: string): Promise<{ known: boolean; host: string | undefined }>;
+  /** The host's CoA if its agent is alive. */
+  hostCoa(host: string): Promise<string | undefined>;
+  /** Run a step on a host's queue and wait for its result. */
+  step<T>(host: string, name: HostJobName, data: HostJobData): Promise<T>;
+  /** The CoA the HA has for the guest now (from the persisted binding), if any. */
+  bindingCoa(guest: string): Promise<string | undefined>;
+  /** Count a completed migration (moves the guest's epoch on). */
+  completeEpoch(guest: string): Promise<void>;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface MigrateStepResult {
+  readonly totalMs: number;
+  readonly downtimeMs: number;
+  readonly pausedAt: number;
+}
+
+export interface ActivateStepResult {
+  readonly seq: number;
+  readonly elapsedMs: number;
+  readonly attempts: number;
+  /** Epoch ms the guest's interface was attached here (it runs here from then on). */
+  readonly attachedAt: number;
+  /** Epoch ms the BA arrived. */
+  readonly registeredAt: number;
+}
+
+const VERIFY_TIMEOUT_MS = 5000;
+
+export async function runMigration(job: Pick<Job<MigrateRequest>, 'id' | 'data' | 'updateProgress'>, deps: MigrationDeps): Promise<MigrationOutcome> {
+  const { guest, to } = job.data;
+  const migration = String(job.id);
+  const t0 = deps.now();
+  const timings: Partial<Record<MigrationPhase, number>> = {};
+  let from: string | undefined;
+  const progress = async (phase: MigrationPhase) => {
+    const data: MigrationProgressData = { phase, ...(from ? { from } : {}), to, timings: { ...timings } };
+    await job.updateProgress(data as unknown as object);
+  };
+  const done = (phase: MigrationPhase) => {
+    timings[phase] = deps.now() - t0;
+  };
+
+  // 1. validate
+  await progress('validate');
+  const where = await deps.guestHost(guest);
+  if (!where.known) throw new UnrecoverableError(`guest ${guest} is not enrolled`);
+  if (!where.host) throw new UnrecoverableError(`guest ${guest} has no current host; activate it somewhere first`);
+  from = where.host;
+  if (from === to) throw new UnrecoverableError(`guest ${guest} already runs on ${to}`);
+  const newCoa = await deps.hostCoa(to);
+  if (!newCoa) throw new Error(`target host ${to} is not alive (no heartbeat)`);
+  if (!(await deps.hostCoa(from))) throw new Error(`source host ${from} is not alive (no heartbeat)`);
+  done('validate');
+
+  // 2. prepare on the destination (make before break)
+  await progress('prepare');
+  const data: HostJobData = { guest, migration };
+  await deps.step(to, 'prepare', data);
+  done('prepare');
+
+  // 3. live-migrate on the source; failure here rolls back
+  await progress('migrate');
+  let moved: MigrateStepResult;
+  try {
+    moved = await deps.step<MigrateStepResult>(from, 'migrate', { ...data, to });
+  } catch (e) {
+    await progress('rollback');
+    await deps.step(to, 'release', data).catch(() => {});
+    throw new UnrecoverableError(`live migration failed, rolled back (guest stays on ${from}): ${e instanceof Error ? e.message : String(e)}`);
+  }
+  done('migrate');
+
+  // 4–6 roll forward: the guest runs on the destination now.
+  await progress('activate');
+  const reg = await deps.step<ActivateStepResult>(to, 'activate', data);
+  done('activate');
+
+  await progress('verify');
+  const deadline = deps.now() + VERIFY_TIMEOUT_MS;
+  for (;;) {
+    const coa = await deps.bindingCoa(guest);
+    if (coa === newCoa) break;
+    if (deps.now() > deadline) throw new Error(`the HA binding for ${guest} shows ${coa ?? 'nothing'}, expected ${newCoa}`);
+    await deps.sleep(20);
+  }
+  done('verify');
+
+  await progress('release');
+  await deps.step(from, 'release', data);
+  done('release');
+  await deps.completeEpoch(guest);
+  done('done');
+  await progress('done');
+
+  const downtimeMs = Math.max(moved.downtimeMs, reg.attachedAt - moved.pausedAt);
+  return {
+    guest,
+    from,
+    to,
+    newCoa,
+    totalMs: deps.now() - t0,
+    downtimeMs,
+    resumeToBaMs: reg.registeredAt - reg.attachedAt,
+    registrationMs: reg.elapsedMs,
+    timings,
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * The orchestrator and host workers on BullMQ: queues, workers, and the Redis-backed
+ * implementation of MigrationDeps. Retry semantics per job are in docs/orchestration.md.
+ */
+import { Queue, QueueEvents, Worker, type Job, type JobsOptions } from 'bullmq';
+import type { RedisHandle } from '../platform/redis/connection.js';
+import { redisKeys, type RedisKeys } from '../platform/redis/keys.js';
+import { RedisGuestRegistry } from '../platform/redis/guest-registry.js';
+import { RedisHostRegistry } from '../platform/redis/host-registry.js';
+import type { HostAgent } from '../core/host-agent.js';
+import type { HypervisorPort } from '../ports/hypervisor.js';
+import type { Logger } from '../ports/log.js';
+import { silentLogger } from '../ports/log.js';
+import {
+  ORCHESTRATOR_QUEUE,
+  hostQueue,
+  migrateRequest,
+  migrationJobId,
+  stepJobId,
+  type HostJobData,
+  type HostJobName,
+  type MigrateRequest,
+  type MigrationOutcome,
+} from './jobs.js';
+import { runMigration, type MigrateStepResult, type MigrationDeps } from './migration.js';
+
+/** Step jobs: idempotent ones retry with backoff; a live migration is never blindly retried. */
+const STEP_OPTS: Record<HostJobName, JobsOptions> = {
+  prepare: { attempts: 5, backoff: { type: 'exponential', delay: 200 } },
+  migrate: { attempts: 1 },
+  activate: { attempts: 8, backoff: { type: 'exponential', delay: 200 } },
+  release: { attempts: 8, backoff: { type: 'exponential', delay: 200 } },
+};
+const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 24 * 3600 } };
+const STEP_TIMEOUT_MS: Record<HostJobName, number> = { prepare: 30_000, migrate: 120_000, activate: 60_000, release: 30_000 };
+
+export class Orchestration {
+  readonly keys: RedisKeys;
+  private readonly queues = new Map<string, Queue>();
+  private readonly events = new Map<string, QueueEvents>();
+  private readonly registry: RedisGuestRegistry;
+  private readonly hosts: RedisHostRegistry;
+
+  constructor(private readonly redis: RedisHandle, keys?: RedisKeys) {
+    this.keys = keys ?? redisKeys();
+    this.registry = new RedisGuestRegistry(redis.client, { keys: this.keys });
+    this.hosts = new RedisHostRegistry(redis.client, this.keys);
+  }
+
+  queue(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.redis.client, prefix: this.keys.queuePrefix });
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  async queueEvents(name: string): Promise<QueueEvents> {
+    let e = this.events.get(name);
+    if (!e) {
+      e = new QueueEvents(name, { connection: this.redis.duplicate(), prefix: this.keys.queuePrefix });
+      this.events.set(name, e);
+      await e.waitUntilReady();
+    }
+    return e;
+  }
+
+  /** Enqueue a migration; a duplicate request for a running one returns that one's job. */
+  async requestMigration(req: MigrateRequest): Promise<Job<MigrateRequest, MigrationOutcome>> {
+    const r = migrateRequest.parse(req);
+    const epoch = Number((await this.redis.client.hget(this.keys.guestState(r.guest), 'migrations')) ?? 0);
+    const q = this.queue(ORCHESTRATOR_QUEUE);
+    const jobId = migrationJobId(r.guest, epoch);
+    const existing = (await q.getJob(jobId)) as Job<MigrateRequest, MigrationOutcome> | undefined;
+    if (existing) return existing;
+    return (await q.add('migrate', r, { jobId, attempts: 3, backoff: { type: 'exponential', delay: 500 }, ...KEEP })) as Job<MigrateRequest, MigrationOutcome>;
+  }
+
+  async waitFor<T>(job: Job, timeoutMs = 300_000): Promise<T> {
+    return (await job.waitUntilFinished(await this.queueEvents(job.queueName), timeoutMs)) as T;
+  }
+
+  deps(): MigrationDeps {
+    return {
+      guestHost: async (guest) => {
+        const g = await this.registry.get(guest);
+        return { known: !!g, host: g?.host };
+      },
+      hostCoa: async (host) => (await this.hosts.alive(host))?.coa,
+      step: async <T>(host: string, name: HostJobName, data: HostJobData): Promise<T> => {
+        const q = this.queue(hostQueue(host));
+        const jobId = stepJobId(data.migration, name);
+        const job = (await q.getJob(jobId)) ?? (await q.add(name, data, { jobId, ...STEP_OPTS[name], ...KEEP }));
+        return this.waitFor<T>(job, STEP_TIMEOUT_MS[name]);
+      },
+      bindingCoa: async (guest) => {
+        const v = await this.redis.client.hget(this.keys.bindings, guest);
+        return v ? (JSON.parse(v) as { coa: string }).coa : undefined;
+      },
+      completeEpoch: async (guest) => {
+        await this.redis.client.hincrby(this.keys.guestState(guest), 'migrations', 1);
+      },
+      now: () => Date.now(),
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    };
+  }
+
+  /** The orchestrator's worker: runs migration flows, `concurrency` at a time. */
+  startOrchestrator(concurrency: number, log: Logger = silentLogger): Worker<MigrateRequest, MigrationOutcome> {
+    const deps = this.deps();
+    const w = new Worker<MigrateRequest, MigrationOutcome>(
+      ORCHESTRATOR_QUEUE,
+      async (job) => {
+        log.info({ guest: job.data.guest, to: job.data.to, job: job.id }, 'migration started');
+        const out = await runMigration(job, deps);
+        log.info({ guest: out.guest, from: out.from, to: out.to, totalMs: out.totalMs, resumeToBaMs: out.resumeToBaMs }, 'migration done');
+        return out;
+      },
+      { connection: this.redis.duplicate(), prefix: this.keys.queuePrefix, concurrency },
+    );
+    w.on('failed', (job, err) => log.warn({ guest: job?.data.guest, job: job?.id, err: err.message }, 'migration failed'));
+    w.on('error', (err) => log.error({ err: err.message }, 'orchestrator worker error'));
+    return w;
+  }
+
+  /** A host agent's worker: executes the steps the orchestrator puts on its queue. */
+  startHostWorker(hostId: string, agent: HostAgent, driver: HypervisorPort, log: Logger = silentLogger, concurrency = 16): Worker<HostJobData> {
+    const w = new Worker<HostJobData>(
+      hostQueue(hostId),
+      async (job) => {
+        const { guest } = job.data;
+        switch (job.name as HostJobName) {
+          case 'prepare':
+            return agent.prepare(guest);
+          case 'migrate': {
+            if (!job.data.to) throw new Error('migrate job without a destination');
+            const r = await driver.migrate(guest, job.data.to, (p) => void job.updateProgress(p as unknown as object));
+            const pausedAt = r.resumedAt - r.downtimeMs;
+            const out: MigrateStepResult = { totalMs: r.totalMs, downtimeMs: r.downtimeMs, pausedAt };
+            return out;
+          }
+          case 'activate':
+            return agent.activate(guest);
+          case 'release':
+            await agent.release(guest);
+            return { released: guest };
+          default:
+            throw new Error(`unknown host job ${job.name}`);
+        }
+      },
+      { connection: this.redis.duplicate(), prefix: this.keys.queuePrefix, concurrency },
+    );
+    w.on('error', (err) => log.error({ err: err.message }, 'host worker error'));
+    return w;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.events.values()].map((e) => e.close()));
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+  }
+}

@@ -8,6 +8,9 @@ import { registerMhCommands } from './commands/mh.js';
 import { registerBindingsCommands } from './commands/bindings.js';
 import { registerHaCommands } from './commands/ha.js';
 import { registerGuestCommands } from './commands/guest.js';
+import { registerAgentCommands } from './commands/agent.js';
+import { registerMigrateCommands } from './commands/migrate.js';
+import { registerLabCommands } from './commands/lab.js';
 
 export function buildProgram(): Command {
   const program = new Command('roam6')
@@ -19,6 +22,9 @@ export function buildProgram(): Command {
   registerHaCommands(program);
   registerBindingsCommands(program);
   registerGuestCommands(program);
+  registerAgentCommands(program);
+  registerMigrateCommands(program);
+  registerLabCommands(program);
   return program;
 }
 

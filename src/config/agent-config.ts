@@ -16,7 +16,14 @@ export const agentConfigSchema = z
       .strict()
       .default({ backend: 'kernel' }),
     redis: z.object({ url: z.string().optional() }).strict().default({}),
-    hypervisor: z.object({ driver: z.enum(['netns', 'qemu']).default('netns') }).strict().default({ driver: 'netns' }),
+    hypervisor: z
+      .object({
+        driver: z.enum(['netns']).default('netns'),
+        /** netns driver: host id → network namespace name of every host guests may move to. */
+        namespaces: z.record(z.string(), z.string()).default({}),
+      })
+      .strict()
+      .default({ driver: 'netns', namespaces: {} }),
     api: z
       .object({ listen: listenAddress.default({ host: '127.0.0.1', port: 8447 }) })
       .strict()

@@ -97,3 +97,14 @@ export function guestFromAlias(alias: string | null | undefined): string | null 
   const id = alias.slice(GUEST_LINK_ALIAS_PREFIX.length);
   return id.length > 0 ? id : null;
 }
+
+/** Prefix of the host-side end of a lab guest's veth (netns driver) and of QEMU TAPs. */
+export const GUEST_PORT_IFNAME_PREFIX = 'r6v';
+
+/**
+ * The name of the guest's own interface on a host — the netns driver's veth end or the QEMU
+ * driver's TAP — `r6v` + the same five digest octets as the bridge, so an operator can pair them.
+ */
+export function guestPortName(guest: string): string {
+  return `${GUEST_PORT_IFNAME_PREFIX}${guestLinkIdentity(guest).ifname.slice(GUEST_LINK_IFNAME_PREFIX.length)}`;
+}

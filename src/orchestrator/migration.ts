@@ -42,9 +42,15 @@ export interface ActivateStepResult {
 
 const VERIFY_TIMEOUT_MS = 5000;
 
-export async function runMigration(job: Pick<Job<MigrateRequest>, 'id' | 'data' | 'updateProgress'>, deps: MigrationDeps): Promise<MigrationOutcome> {
+export async function runMigration(
+  job: Pick<Job<MigrateRequest>, 'id' | 'data' | 'updateProgress' | 'timestamp' | 'attemptsMade'>,
+  deps: MigrationDeps,
+): Promise<MigrationOutcome> {
   const { guest, to } = job.data;
-  const migration = String(job.id);
+  // Step job ids derive from this: a process that picks up a stalled migration (same job,
+  // same attempt) re-uses the steps already done; a retry after a failure, or a new request
+  // after a failed migration, runs every step again (each is idempotent).
+  const migration = `${String(job.id)}.${job.timestamp}.${job.attemptsMade}`;
   const t0 = deps.now();
   const timings: Partial<Record<MigrationPhase, number>> = {};
   let from: string | undefined;

@@ -73,7 +73,12 @@ export class Orchestration {
     const q = this.queue(ORCHESTRATOR_QUEUE);
     const jobId = migrationJobId(r.guest, epoch);
     const existing = (await q.getJob(jobId)) as Job<MigrateRequest, MigrationOutcome> | undefined;
-    if (existing) return existing;
+    if (existing) {
+      // A running (or queued) migration of this guest: join it. A failed one is history:
+      // make room for the new request under the same epoch.
+      if (!(await existing.isFailed())) return existing;
+      await existing.remove();
+    }
     return (await q.add('migrate', r, { jobId, attempts: 3, backoff: { type: 'exponential', delay: 500 }, ...KEEP })) as Job<MigrateRequest, MigrationOutcome>;
   }
 

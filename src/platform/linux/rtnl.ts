@@ -456,6 +456,14 @@ export class Rtnl {
     }
   }
 
+  /**
+   * Move a link into another network namespace, given an open fd of that namespace (e.g. of
+   * /run/netns/NAME). The link arrives there down and unenslaved.
+   */
+  async moveLinkToNetns(index: number, netnsFd: number, name = String(index)): Promise<void> {
+    await this.call(`RTM_SETLINK ${name} netns fd ${netnsFd}`, (o) => this.sock.setLink({ index }, { netNsFd: netnsFd }, o));
+  }
+
   async setLinkUp(index: number): Promise<void> {
     await this.call(`RTM_SETLINK ${index} up`, (o) =>
       this.sock.setLink({ index, flags: { up: true }, change: { up: true } }, undefined, o));

@@ -1,0 +1,70 @@
+/** The migration flow's order, rollback and roll-forward rules, with fake steps. */
+import { describe, expect, it } from 'vitest';
+import { runMigration, type MigrationDeps } from '../../../src/orchestrator/migration.js';
+import type { HostJobName } from '../../../src/orchestrator/jobs.js';
+
+function world(opts: { fail?: Partial<Record<HostJobName, number>>; host?: string; alive?: string[] } = {}) {
+  const calls: string[] = [];
+  const failures = { ...opts.fail };
+  let coa: string | undefined = '2001:db8:a::2';
+  let now = 1000;
+  const deps: MigrationDeps = {
+    guestHost: async (g) => ({ known: g === 'g1', host: opts.host ?? 'host-a' }),
+    hostCoa: async (h) => ((opts.alive ?? ['host-a', 'host-b']).includes(h) ? (h === 'host-a' ? '2001:db8:a::2' : '2001:db8:b::2') : undefined),
+    step: async <T,>(host: string, name: HostJobName): Promise<T> => {
+      calls.push(`${host}:${name}`);
+      now += 5;
+      if ((failures[name] ?? 0) > 0) {
+        failures[name]!--;
+        throw new Error(`${name} broke`);
+      }
+      if (name === 'migrate') return { totalMs: 30, downtimeMs: 20, pausedAt: now } as T;
+      if (name === 'activate') {
+        coa = '2001:db8:b::2';
+        return { seq: 2, elapsedMs: 3, attempts: 1, attachedAt: now + 10, registeredAt: now + 14 } as T;
+      }
+      return {} as T;
+    },
+    bindingCoa: async () => coa,
+    completeEpoch: async () => void calls.push('epoch++'),
+    now: () => now,
+    sleep: async () => void (now += 20),
+  };
+  const job = { id: 'mig.g1.0', data: { guest: 'g1', to: 'host-b' }, timestamp: 1, attemptsMade: 0, updateProgress: async () => {} };
+  return { calls, deps, job };
+}
+
+describe('migration flow', () => {
+  it('runs validate, prepare (dest), migrate (src), activate (dest), verify, release (src) in order', async () => {
+    const w = world();
+    const out = await runMigration(w.job, w.deps);
+    expect(w.calls).toEqual(['host-b:prepare', 'host-a:migrate', 'host-b:activate', 'host-a:release', 'epoch++']);
+    expect(out).toMatchObject({ from: 'host-a', to: 'host-b', newCoa: '2001:db8:b::2', resumeToBaMs: 4, registrationMs: 3 });
+    expect(out.downtimeMs).toBeGreaterThanOrEqual(20);
+  });
+
+  it('rolls back when the live migration fails: the destination is released, the guest stays', async () => {
+    const w = world({ fail: { migrate: 1 } });
+    await expect(runMigration(w.job, w.deps)).rejects.toThrow(/rolled back \(guest stays on host-a\)/);
+    expect(w.calls).toEqual(['host-b:prepare', 'host-a:migrate', 'host-b:release']);
+  });
+
+  it('rejects bad requests without touching any host', async () => {
+    for (const [w, msg] of [
+      [world({ host: 'host-b' }), /already runs on host-b/],
+      [world({ alive: ['host-a'] }), /target host host-b is not alive/],
+    ] as const) {
+      await expect(runMigration(w.job, w.deps)).rejects.toThrow(msg);
+      expect(w.calls).toEqual([]);
+    }
+    const unknown = world();
+    await expect(runMigration({ ...unknown.job, data: { guest: 'nobody', to: 'host-b' } }, unknown.deps)).rejects.toThrow(/not enrolled/);
+  });
+
+  it('fails (to be retried, rolling forward) when the HA binding never shows the new CoA', async () => {
+    const w = world();
+    w.deps.bindingCoa = async () => '2001:db8:a::2';
+    await expect(runMigration(w.job, w.deps)).rejects.toThrow(/expected 2001:db8:b::2/);
+    expect(w.calls.at(-1)).toBe('host-b:activate');
+  });
+});

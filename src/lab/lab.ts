@@ -53,6 +53,8 @@ export interface LabState {
   readonly dir: string;
   readonly namespaces: Record<string, string>;
   readonly pids: Record<string, number>;
+  /** How each process was started, so tests and operators can restart one. */
+  readonly commands: Record<string, { ns: string | null; cmd: string; args: string[] }>;
   readonly redisUrl: string;
   readonly haApi: string;
   readonly agentApis: Record<LabHost, string>;
@@ -60,7 +62,16 @@ export interface LabState {
   readonly startedAt: string;
 }
 
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../../bin/roam6.js');
+/** bin/roam6.js of this checkout, found from this module in src/ (tests) or dist/src/ (CLI). */
+const BIN = ((): string => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the roam6 checkout (package.json) above the lab module');
+    dir = up;
+  }
+  return join(dir, 'bin', 'roam6.js');
+})();
 
 export function labDir(name: string): string {
   return `/tmp/roam6-lab-${name}`;
@@ -104,6 +115,7 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     dir,
     namespaces: ns,
     pids,
+    commands: {},
     redisUrl: `unix://${join(dir, 'redis.sock')}`,
     haApi: `unix:${join(dir, 'ha.sock')}`,
     agentApis: { 'host-a': `unix:${join(dir, 'agent-host-a.sock')}`, 'host-b': `unix:${join(dir, 'agent-host-b.sock')}` },
@@ -118,7 +130,7 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
 
     say('starting redis-server');
     mkdirSync(join(dir, 'redis'), { mode: 0o700 });
-    pids.redis = startProcess('redis', dir, null, 'redis-server', [
+    pids.redis = launch(state, 'redis', null, 'redis-server', [
       '--port', '0', '--unixsocket', join(dir, 'redis.sock'), '--unixsocketperm', '700', '--dir', join(dir, 'redis'),
       '--save', '', '--appendonly', 'yes', '--daemonize', 'no',
     ]);
@@ -127,20 +139,20 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
 
     say('starting the home agent');
     writeFileSync(join(dir, 'ha.json'), JSON.stringify(haConfig(state), null, 2));
-    pids.ha = startProcess('ha', dir, ns.ha!, process.execPath, [BIN, 'ha', '--config', join(dir, 'ha.json')]);
+    pids.ha = launch(state, 'ha', ns.ha!, process.execPath, [BIN, 'ha', '--config', join(dir, 'ha.json')]);
     save();
     await waitForApi(state.haApi, 'HA', join(dir, 'logs/ha.log'));
 
     for (const host of LAB_HOSTS) {
       say(`starting the agent on ${host}`);
       writeFileSync(join(dir, `agent-${host}.json`), JSON.stringify(agentConfig(state, host, opts.initialTimeoutMs ?? 100), null, 2));
-      pids[`agent-${host}`] = startProcess(`agent-${host}`, dir, ns[host]!, process.execPath, [BIN, 'agent', '--config', join(dir, `agent-${host}.json`)]);
+      pids[`agent-${host}`] = launch(state, `agent-${host}`, ns[host]!, process.execPath, [BIN, 'agent', '--config', join(dir, `agent-${host}.json`)]);
       save();
       await waitForApi(state.agentApis[host], `agent ${host}`, join(dir, `logs/agent-${host}.log`));
     }
 
     say('starting the orchestrator');
-    pids.orchestrator = startProcess('orchestrator', dir, null, process.execPath, [BIN, 'orchestrator', '--redis', state.redisUrl]);
+    pids.orchestrator = launch(state, 'orchestrator', null, process.execPath, [BIN, 'orchestrator', '--redis', state.redisUrl]);
     save();
 
     if (opts.guests > 0) {
@@ -207,6 +219,20 @@ function agentConfig(s: LabState, host: LabHost, initialTimeoutMs: number) {
     routerAdvertisements: { intervalMs: 3000, rdnss: [] },
     heartbeatMs: 1000,
   };
+}
+
+function launch(state: LabState, name: string, ns: string | null, cmd: string, args: string[]): number {
+  state.commands[name] = { ns, cmd, args };
+  return startProcess(name, state.dir, ns, cmd, args);
+}
+
+/** Start a lab process again (after a crash or a kill), as it was started first. */
+export function restartLabProcess(state: LabState, name: string): number {
+  const c = state.commands[name];
+  if (!c) throw new Error(`no lab process ${name}`);
+  state.pids[name] = startProcess(name, state.dir, c.ns, c.cmd, c.args);
+  writeFileSync(stateFile(state.dir), `${JSON.stringify(state, null, 2)}\n`);
+  return state.pids[name]!;
 }
 
 /** Spawn a detached process (in a namespace, or not) whose output goes to logs/<name>.log. */

@@ -20,9 +20,8 @@ export class RedisAgentState implements GuestRegistryPort, MobilityStatePort {
   }
 
   async heldBy(host: string): Promise<string[]> {
-    const out: string[] = [];
-    for await (const batch of this.registry.scan()) for (const r of batch) if (r.host === host) out.push(r.id);
-    return out;
+    // list() joins each enrolment with its mobility state, where the current host lives.
+    return (await this.registry.list()).filter((r) => r.host === host).map((r) => r.id);
   }
 
   nextSequence(guest: string): Promise<number> {

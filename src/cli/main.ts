@@ -11,6 +11,8 @@ import { registerGuestCommands } from './commands/guest.js';
 import { registerAgentCommands } from './commands/agent.js';
 import { registerMigrateCommands } from './commands/migrate.js';
 import { registerLabCommands } from './commands/lab.js';
+import { registerLabStreamCommands } from './commands/lab-stream.js';
+import { registerDemoCommands } from './commands/demo.js';
 
 export function buildProgram(): Command {
   const program = new Command('roam6')
@@ -24,7 +26,8 @@ export function buildProgram(): Command {
   registerGuestCommands(program);
   registerAgentCommands(program);
   registerMigrateCommands(program);
-  registerLabCommands(program);
+  registerLabStreamCommands(registerLabCommands(program));
+  registerDemoCommands(program);
   return program;
 }
 

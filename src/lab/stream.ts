@@ -118,6 +118,8 @@ export interface StreamSendOptions {
   sourcePort?: number;
   /** Most packets sent at once when the timer was late (default 8). */
   maxBurst?: number;
+  /** Called once the socket is ready, right before the first packet. */
+  onStart?: (info: { streamId: number; size: number; intervalMs: number; startedAt: number }) => void;
 }
 
 export interface StreamSendSummary {
@@ -179,6 +181,7 @@ export async function sendStream(opts: StreamSendOptions, signal?: AbortSignal):
   if (opts.bind || opts.sourcePort) await bindSocket(socket, opts.bind, opts.sourcePort ?? 0);
 
   const startedAt = nowMs();
+  opts.onStart?.({ streamId, size, intervalMs, startedAt });
   const endAt = opts.durationSec === undefined ? Infinity : startedAt + opts.durationSec * 1000;
   const limit = opts.count ?? Infinity;
   let seq = 0;

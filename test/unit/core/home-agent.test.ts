@@ -281,3 +281,23 @@ describe('expiry, persistence and restart', () => {
     expect(ha.cache.get(g1.id)).toMatchObject({ seq: 6, coa: '2001:db8:a::2' });
   });
 });
+
+describe('key rollover', () => {
+  it('accepts BUs under either of two SAs during a rollover, and answers under the SA the BU used', async () => {
+    const oldSa = { spi: 7001, algorithm: 'hmac-sha1-96' as const, key: new Uint8Array(16).fill(1) };
+    const newSa = { spi: 7002, algorithm: 'hmac-sha256-128' as const, key: new Uint8Array(32).fill(2) };
+    const rolling = testGuest(9, { sas: [oldSa, newSa] });
+    const ha2 = new HomeAgent(
+      { policy: { ...DEFAULT_HA_POLICY, servedPrefixes: [parsePrefix('2001:db8:100::/40')] }, ...DEFAULT_HA_RUNTIME },
+      { guests: new TestGuestDirectory([rolling]), dataplane: new FakeHaDataplane(), clock },
+    );
+    await ha2.start();
+    for (const [seq, sa] of [[1, oldSa], [2, newSa], [3, oldSa]] as const) {
+      const { bytes } = buildBindingUpdate({ guest: rolling.id, sa, seq, lifetimeSec: 400, coa: COA_A, mnps: rolling.mnps });
+      const reply = await ha2.handle(bytes, COA_A, HA);
+      const check = checkBindingAck(reply!.mh, sa, COA_A);
+      expect(check.ok && check.ack.status).toBe(0);
+    }
+    expect(ha2.cache.get(rolling.id)?.seq).toBe(3);
+  });
+});

@@ -60,6 +60,8 @@ enum fwd_stat {
   FWD_STAT_CSUM_COMPLETED,   /* ingress UDP/TCP checksums left unfinished by an offloading
                                 sender (veth, virtio) and completed here */
   FWD_STAT_BATCHES,          /* locked batch phases (tx + rx); packets / batches = batching */
+  FWD_STAT_LOCK_WAITS,       /* batch phases that found the table locked (by a JS-side change) */
+  FWD_STAT_LOCK_WAIT_NS,     /* total time the thread waited for it */
   FWD_STAT_RUNNING,          /* 1 while the forwarding thread runs */
   FWD_STAT_ERRNO,            /* errno that stopped the thread, else 0 */
   FWD_STAT_ERR_SYSCALL,      /* enum fwd_syscall of that failure */

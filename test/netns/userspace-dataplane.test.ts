@@ -138,7 +138,7 @@ describe('native Forwarder table (no namespace needed)', () => {
     const counters = new Float64Array(9);
     expect(fwd.counters(5, counters)).toBe(true);
     expect(fwd.counters(2, counters)).toBe(false);
-    const stats = new Float64Array(22);
+    const stats = new Float64Array(24);
     fwd.stats(stats);
     expect([stats[0], stats[1]]).toEqual([4, 3]); // bindings 1, 3, 4, 5; prefixes /40, /128, /63
   });

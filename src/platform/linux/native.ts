@@ -130,7 +130,7 @@ export interface NativeForwarderConstructor {
 export const FORWARDER_STATS = [
   'bindings', 'prefixes', 'txPackets', 'txBytes', 'rxPackets', 'rxBytes',
   'dropsNoBinding', 'dropsIngress', 'dropsHold', 'dropsFiltered', 'dropsMalformed', 'dropsTooBig',
-  'ptbSent', 'sendErrors', 'heldPackets', 'heldBytes', 'holdExpired', 'checksumsCompleted', 'batches', 'running',
+  'ptbSent', 'sendErrors', 'heldPackets', 'heldBytes', 'holdExpired', 'checksumsCompleted', 'batches', 'lockWaits', 'lockWaitNs', 'running',
   'errno', 'errSyscall',
 ] as const;
 

@@ -122,6 +122,9 @@ export interface UserspaceDataplaneStats extends DataplaneStats {
   readonly checksumsCompleted: number;
   /** Locked batch phases of the forwarding thread; packets / batches is the batching achieved. */
   readonly batches: number;
+  /** Batches that found the table locked by a change from JS, and the total wait (ns). */
+  readonly lockWaits: number;
+  readonly lockWaitNs: number;
   /** The forwarding thread is running. */
   readonly running: boolean;
   /** Why the forwarding thread stopped ("read EBADFD"), or null. */
@@ -288,6 +291,7 @@ export class UserspaceHaDataplane implements HaDataplanePort {
       dropsFiltered: s('dropsFiltered'), dropsMalformed: s('dropsMalformed'), dropsTooBig: s('dropsTooBig'),
       ptbSent: s('ptbSent'), sendErrors: s('sendErrors'), heldPackets: s('heldPackets'), heldBytes: s('heldBytes'),
       holdExpired: s('holdExpired'), checksumsCompleted: s('checksumsCompleted'), batches: s('batches'),
+      lockWaits: s('lockWaits'), lockWaitNs: s('lockWaitNs'),
       running: s('running') === 1,
       error: errno === 0 ? null : SystemError.fromErrno(syscall, errno).message,
     };

@@ -63,7 +63,7 @@ export const haConfigSchema = z
   .superRefine((c, ctx) => {
     const ids = new Set<string>();
     const spis = new Map<number, string>();
-    const owned: { p: Ipv6Prefix; id: string }[] = [];
+    const owned: { p: Ipv6Prefix; id: string; i: number; j: number }[] = [];
     c.guests.forEach((g, i) => {
       if (ids.has(g.id)) ctx.addIssue({ code: 'custom', path: ['guests', i, 'id'], message: `duplicate guest id ${g.id}` });
       ids.add(g.id);
@@ -76,12 +76,35 @@ export const haConfigSchema = z
         if (!c.servedPrefixes.some((s) => prefixCovers(s, p))) {
           ctx.addIssue({ code: 'custom', path: ['guests', i, 'mnps', j], message: `${formatPrefix(p)} is outside servedPrefixes` });
         }
-        const clash = owned.find((o) => prefixCovers(o.p, p) || prefixCovers(p, o.p));
-        if (clash) ctx.addIssue({ code: 'custom', path: ['guests', i, 'mnps', j], message: `${formatPrefix(p)} overlaps ${formatPrefix(clash.p)} of ${clash.id}` });
-        owned.push({ p, id: g.id });
+        owned.push({ p, id: g.id, i, j });
       });
     });
+    for (const [a, b] of overlaps(owned)) {
+      const [first, second] = a.i < b.i || (a.i === b.i && a.j < b.j) ? [a, b] : [b, a];
+      ctx.addIssue({ code: 'custom', path: ['guests', second.i, 'mnps', second.j], message: `${formatPrefix(second.p)} overlaps ${formatPrefix(first.p)} of ${first.id}` });
+    }
   });
+
+/**
+ * Pairs of overlapping prefixes, in O(n log n): sorted by address then length, a prefix can
+ * only lie inside the prefixes still "open" on a stack (those that cover it).
+ */
+function overlaps<T extends { p: Ipv6Prefix }>(items: readonly T[]): [T, T][] {
+  const cmp = (x: T, y: T) => {
+    for (let k = 0; k < 16; k++) if (x.p.addr[k] !== y.p.addr[k]) return x.p.addr[k]! - y.p.addr[k]!;
+    return x.p.len - y.p.len;
+  };
+  const sorted = [...items].sort(cmp);
+  const stack: T[] = [];
+  const out: [T, T][] = [];
+  for (const item of sorted) {
+    while (stack.length && !prefixCovers(stack[stack.length - 1]!.p, item.p)) stack.pop();
+    const top = stack[stack.length - 1];
+    if (top) out.push([top, item]);
+    stack.push(item);
+  }
+  return out;
+}
 
 export type HaConfig = z.output<typeof haConfigSchema>;
 

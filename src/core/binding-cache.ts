@@ -8,7 +8,7 @@
  * one-second buckets instead of a timer per entry. That last point departs from UMIP's
  * "timer embedded in the entry" on purpose: a million live timers cost more than the bindings.
  */
-import { formatPrefix, maskIpv6, tryParsePrefix, type Ipv6Prefix } from '../wire/ipv6.js';
+import { formatPrefix, tryParsePrefix, type Ipv6Prefix } from '../wire/ipv6.js';
 
 export type BindingState = 'registered' | 'expired';
 
@@ -58,7 +58,14 @@ export const DEFAULT_HISTORY_LENGTH = 16;
 
 function prefixKey(p: Ipv6Prefix): string {
   // Masked address bytes as a latin1 string: compact, exact, and cheap to compare.
-  return String.fromCharCode(...maskIpv6(p.addr, p.len).subarray(0, Math.ceil(p.len / 8)));
+  const n = Math.ceil(p.len / 8);
+  const rem = p.len & 7;
+  let key = '';
+  for (let i = 0; i < n; i++) {
+    const mask = i === n - 1 && rem ? (0xff << (8 - rem)) & 0xff : 0xff;
+    key += String.fromCharCode(p.addr[i]! & mask);
+  }
+  return key;
 }
 
 export class BindingCache {
@@ -104,14 +111,17 @@ export class BindingCache {
    */
   put(binding: Binding, prefixes: readonly Ipv6Prefix[]): void {
     const old = this.byGuest.get(binding.guest);
+    const mnps = prefixes.map(formatPrefix);
+    // A refresh or a move keeps the prefixes: leave the index alone (the common case).
+    const samePrefixes = !!old && old.mnps.length === mnps.length && old.mnps.every((m, i) => m === mnps[i]);
     if (old) {
-      this.unindexPrefixes(old);
+      if (!samePrefixes) this.unindexPrefixes(old);
       this.unschedule(old);
       if (old.coa !== binding.coa) this.recordMove(binding, old.coa, binding.updatedAt);
     }
-    binding.mnps = prefixes.map(formatPrefix);
+    binding.mnps = mnps;
     this.byGuest.set(binding.guest, binding);
-    for (const p of prefixes) this.index(p, binding.guest);
+    if (!samePrefixes) for (const p of prefixes) this.index(p, binding.guest);
     this.schedule(binding);
   }
 

@@ -8,7 +8,7 @@
  * RFC's algorithm; HMAC-SHA256-128 is offered as a stronger choice per security association
  * (a roam6 extension: both ends must agree on it, the wire format is unchanged).
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { AuthSubtype, MhOptionType } from '../wire/mh/constants.js';
 import type { AuthenticationOption } from '../wire/mh/messages.js';
 
@@ -45,7 +45,7 @@ export function mnHaAuthenticator(
   coveredLength: number,
 ): Uint8Array {
   const alg = AUTH_ALGORITHMS[sa.algorithm];
-  const hmac = createHmac(alg.hash, sa.key);
+  const hmac = createHmac(alg.hash, keyObject(sa.key));
   hmac.update(coa);
   hmac.update(hoa);
   hmac.update(mh.subarray(0, 4));
@@ -55,6 +55,18 @@ export function mnHaAuthenticator(
 }
 
 const ZERO_CHECKSUM = new Uint8Array(2);
+
+/** Imported HMAC keys, per key buffer: importing a raw key on every message showed in profiles. */
+const KEYS = new WeakMap<Uint8Array, KeyObject>();
+
+function keyObject(key: Uint8Array): KeyObject {
+  let k = KEYS.get(key);
+  if (!k) {
+    k = createSecretKey(key);
+    KEYS.set(key, k);
+  }
+  return k;
+}
 
 /** Constant-time check of a received authentication option against the SA. */
 export function verifyMnHa(

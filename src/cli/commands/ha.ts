@@ -12,18 +12,19 @@ export function registerHaCommands(program: Command): void {
     .option('--teardown', 'remove the data plane state this HA installed, then exit')
     .action(async (opts: { config: string; check?: boolean; teardown?: boolean }) => {
       const { loadHaConfig } = await import('../../config/ha-config.js');
+      const { startHaDaemon } = await import('../../daemon/ha.js');
+      let daemon: Awaited<ReturnType<typeof startHaDaemon>>;
       try {
-        const cfg = loadHaConfig(opts.config);
         if (opts.check) {
+          const cfg = loadHaConfig(opts.config);
           process.stdout.write(`${opts.config}: ok (${cfg.guests.length} guest(s), backend ${cfg.dataplane.backend})\n`);
           return;
         }
+        daemon = await startHaDaemon(opts.config);
       } catch (e) {
         if (e instanceof ConfigError) throw new CliError(e.message, 78); // EX_CONFIG
         throw e;
       }
-      const { startHaDaemon } = await import('../../daemon/ha.js');
-      const daemon = await startHaDaemon(opts.config);
       if (opts.teardown) {
         await daemon.stop({ teardown: true });
         return;

@@ -69,7 +69,8 @@ export class RtnlError extends Error {
   readonly op: string;
 
   constructor(op: string, code: string, errno: number | null, cause?: unknown) {
-    super(`${op}: ${code}`, cause === undefined ? undefined : { cause });
+    const detail = code === 'EUNKNOWN' && cause instanceof Error ? ` (${cause.message})` : '';
+    super(`${op}: ${code}${detail}`, cause === undefined ? undefined : { cause });
     this.op = op;
     this.code = code;
     this.errno = errno;
@@ -300,6 +301,35 @@ export class Rtnl {
 
   private async call<T>(op: string, fn: (o: { timeout: number; flags?: number }) => Promise<T>, flags?: number): Promise<T> {
     if (this.closed) throw new RtnlError(op, 'ECLOSED', null);
+    // The kernel runs one dump per netlink socket at a time (a second one fails with EBUSY):
+    // dumps wait for each other; other requests stay concurrent.
+    if (op.includes(' dump')) {
+      const prev = this.dumpTail;
+      let release!: () => void;
+      this.dumpTail = new Promise<void>((r) => (release = r));
+      await prev;
+      try {
+        // A dump the kernel interrupted (the table changed under it, NLM_F_DUMP_INTR) or whose
+        // reply overflowed the socket arrives cut short: run it again, a few times.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await this.callNow(op, fn, flags);
+          } catch (err) {
+            const interrupted = err instanceof RtnlError && /not terminated properly|EINTR|EBUSY|ENOBUFS/.test(err.message);
+            if (!interrupted || attempt >= 5) throw err;
+            await new Promise((r) => setTimeout(r, 5 * attempt));
+          }
+        }
+      } finally {
+        release();
+      }
+    }
+    return this.callNow(op, fn, flags);
+  }
+
+  private dumpTail: Promise<void> = Promise.resolve();
+
+  private callNow<T>(op: string, fn: (o: { timeout: number; flags?: number }) => Promise<T>, flags?: number): Promise<T> {
     return this.limiter.run(async () => {
       try {
         return await fn(flags === undefined ? { timeout: this.timeoutMs } : { timeout: this.timeoutMs, flags });

@@ -51,6 +51,8 @@ export class Orchestration {
     let q = this.queues.get(name);
     if (!q) {
       q = new Queue(name, { connection: this.redis.client, prefix: this.keys.queuePrefix });
+      // Every concurrent add/wait registers a listener; a rebalance has hundreds in flight.
+      q.setMaxListeners(0);
       this.queues.set(name, q);
     }
     return q;
@@ -60,6 +62,7 @@ export class Orchestration {
     let e = this.events.get(name);
     if (!e) {
       e = new QueueEvents(name, { connection: this.redis.duplicate(), prefix: this.keys.queuePrefix });
+      e.setMaxListeners(0);
       this.events.set(name, e);
       await e.waitUntilReady();
     }

@@ -560,23 +560,31 @@ static int poll_timeout(const struct forwarder *f) {
 
 static void *thread_main(void *arg) {
   struct forwarder *f = arg;
+
   struct pollfd pfd[3] = {
     { .fd = f->cfg.tun_fd, .events = POLLIN },
     { .fd = f->cfg.raw_fd, .events = POLLIN },
     { .fd = f->wake_fd, .events = POLLIN },
   };
 
+  /* Which fds to read: both while either is busy (a full batch), so neither direction starves
+   * the other; after a poll, only those it reported, which saves a syscall that would only
+   * return EAGAIN when packets trickle in one at a time. */
+  bool try_tun = true, try_raw = true;
+
   while (!atomic_load_explicit(&f->stop, memory_order_acquire)) {
     const uint64_t deadline = atomic_load_explicit(&f->next_deadline, memory_order_relaxed);
-    int out, in;
+    int out = 0, in = 0;
 
     if (atomic_load_explicit(&f->pending, memory_order_relaxed) ||
         (deadline != UINT64_MAX && now_ns() >= deadline))
       service_holds(f, now_ns());
-    out = egress_batch(f);
-    in = ingress_batch(f);
-    if (out < 0 || in < 0) break;
-    if (out > 0 || in > 0) continue;
+    if (try_tun && (out = egress_batch(f)) < 0) break;
+    if (try_raw && (in = ingress_batch(f)) < 0) break;
+    if ((unsigned)out == f->cfg.batch || (unsigned)in == f->cfg.batch) {
+      try_tun = try_raw = true;
+      continue;
+    }
 
     /* Idle: publish what was counted outside the lock, then sleep until a packet, a wake-up
      * or the next hold deadline. */
@@ -590,6 +598,9 @@ static void *thread_main(void *arg) {
       record_error(f, errno, FWD_SYSCALL_POLL);
       break;
     }
+    /* Errors and hang-ups count as readable: the read reports them. */
+    try_tun = pfd[0].revents != 0;
+    try_raw = pfd[1].revents != 0;
     if (pfd[2].revents & POLLIN) {
       uint64_t v;
       if (read(f->wake_fd, &v, sizeof v) < 0) { /* EAGAIN: someone else drained it */ }

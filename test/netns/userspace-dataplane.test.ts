@@ -395,8 +395,10 @@ describe.skipIf(!canUseNetns)('userspace data plane in namespaces', () => {
     expect(sentAfter.length).toBeGreaterThan(50);
     // Every packet the CN sent after the HA switched arrived, the first one included.
     expect(sentAfter.filter((e) => !got.has(e.seq))).toEqual([]);
+    // ... and it arrived promptly (receive times are taken in the receiver's JS, so allow for
+    // scheduling on a busy machine; the packet-level claim is the no-loss check above).
     const firstAfter = received(rx, 'move').find((e) => e.seq === sentAfter[0]?.seq);
-    expect((firstAfter?.t ?? Infinity) - at).toBeLessThanOrEqual(10 + 20); // one interval + scheduling slack
+    expect((firstAfter?.t ?? Infinity) - at).toBeLessThanOrEqual(10 + 100);
   });
 
   it('holds during a handover and releases every buffered packet, in order, to the new CoA', async () => {
@@ -433,16 +435,20 @@ describe.skipIf(!canUseNetns)('userspace data plane in namespaces', () => {
     await waitFor(() => received(rx, 'over').length === 3, 2000);
     expect(received(rx, 'over').map((e) => e.seq)).toEqual([0, 1, 2]);
 
-    // Expiry with the default 'flush': the buffer goes to the CoA without a release().
-    await call(ha, 'hold', { guest: 'g1', maxPackets: 100, maxMs: 300 });
+    // Expiry with the default 'flush': the buffer goes to the CoA without a release(). (maxMs
+    // leaves room for starting the sender on a busy machine; the packets must be held first.)
+    await call(ha, 'hold', { guest: 'g1', maxPackets: 100, maxMs: 2000 });
     await send('flush');
+    await waitFor(async () => (await counters()).held === 5, 2000);
     expect(received(rx, 'flush')).toEqual([]);
-    await waitFor(() => received(rx, 'flush').length === 5, 3000);
+    await waitFor(() => received(rx, 'flush').length === 5, 4000);
+    expect(received(rx, 'flush').map((e) => e.seq)).toEqual([0, 1, 2, 3, 4]);
 
     // Expiry with 'drop'.
-    await call(ha, 'hold', { guest: 'g1', maxPackets: 100, maxMs: 300, onExpiry: 'drop' });
+    await call(ha, 'hold', { guest: 'g1', maxPackets: 100, maxMs: 2000, onExpiry: 'drop' });
     await send('drop');
-    await waitFor(async () => !(await counters()).holding, 3000);
+    await waitFor(async () => (await counters()).held === 5, 2000);
+    await waitFor(async () => !(await counters()).holding, 4000);
     await new Promise((r) => setTimeout(r, 100));
     expect(received(rx, 'drop')).toEqual([]);
 

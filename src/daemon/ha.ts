@@ -18,6 +18,7 @@ import { createLogger } from '../util/log.js';
 import { systemClock } from '../platform/system-clock.js';
 import { FakeHaDataplane } from '../platform/fake/dataplane.js';
 import { KernelHaDataplane } from '../platform/linux/kernel-dataplane.js';
+import { UserspaceHaDataplane } from '../platform/linux/userspace-dataplane.js';
 import { connectRedis, type RedisHandle } from '../platform/redis/connection.js';
 import { RedisBindingStore } from '../platform/redis/binding-store.js';
 import { guestDirectoryFor } from './guest-directories.js';
@@ -141,6 +142,6 @@ function makeDataplane(config: HaConfig): HaDataplanePort {
     case 'none':
       return new FakeHaDataplane(false);
     case 'userspace':
-      throw new Error('dataplane.backend "userspace" is not available in this build; use "kernel" or "none"');
+      return new UserspaceHaDataplane({ haAddress: config.addresses[0]!, homeAggregates: config.servedPrefixes });
   }
 }

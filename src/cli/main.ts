@@ -13,6 +13,8 @@ import { registerMigrateCommands } from './commands/migrate.js';
 import { registerLabCommands } from './commands/lab.js';
 import { registerLabStreamCommands } from './commands/lab-stream.js';
 import { registerDemoCommands } from './commands/demo.js';
+import { registerDoctorCommands } from './commands/doctor.js';
+import { registerQemuCommands } from './commands/qemu.js';
 
 export function buildProgram(): Command {
   const program = new Command('roam6')
@@ -28,6 +30,8 @@ export function buildProgram(): Command {
   registerMigrateCommands(program);
   registerLabStreamCommands(registerLabCommands(program));
   registerDemoCommands(program);
+  registerDoctorCommands(program);
+  registerQemuCommands(program);
   return program;
 }
 

@@ -8,12 +8,32 @@ export interface Column<T> {
   /** May be cut to fit; the others keep their width. */
   readonly flexible?: boolean;
   readonly align?: 'left' | 'right';
+  /** When cutting is not enough, columns are dropped, highest dropOrder first. */
+  readonly dropOrder?: number;
 }
 
-export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[], width = process.stdout.columns || Number(process.env.COLUMNS) || 120): string {
-  const cells = rows.map((r) => columns.map((c) => c.value(r)));
-  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i]!.length)));
+export function renderTable<T>(rows: readonly T[], allColumns: readonly Column<T>[], width = process.stdout.columns || Number(process.env.COLUMNS) || 120): string {
   const gap = 2;
+  const allCells = rows.map((r) => allColumns.map((c) => c.value(r)));
+  const natural = allColumns.map((c, i) => Math.max(c.header.length, ...allCells.map((row) => row[i]!.length)));
+  // Optional columns (those with a dropOrder) may be cut to 8 to save one from being dropped;
+  // required columns are counted at their natural width here, so the key column stays whole.
+  const minWidth = (i: number) =>
+    allColumns[i]!.flexible && allColumns[i]!.dropOrder !== undefined ? Math.min(natural[i]!, Math.max(8, allColumns[i]!.header.length)) : natural[i]!;
+  // Drop optional columns (highest dropOrder first) while even the cut-down table is too wide.
+  let keep = allColumns.map((_, i) => i);
+  const fits = (idx: number[]) => idx.reduce((a, i) => a + minWidth(i), 0) + gap * (idx.length - 1) <= width;
+  const droppable = allColumns
+    .map((c, i) => ({ i, d: c.dropOrder }))
+    .filter((x): x is { i: number; d: number } => x.d !== undefined)
+    .sort((a, b) => b.d - a.d);
+  for (const { i } of droppable) {
+    if (fits(keep)) break;
+    keep = keep.filter((k) => k !== i);
+  }
+  const columns = keep.map((i) => allColumns[i]!);
+  const cells = allCells.map((row) => keep.map((i) => row[i]!));
+  const widths = keep.map((i) => natural[i]!);
   let total = widths.reduce((a, b) => a + b, 0) + gap * (columns.length - 1);
   while (total > width) {
     let widest = -1;

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ConfigError, formatIssues, ipv6Address, listenAddress, logLevel, readJsonConfig } from './common.js';
+import { hypervisorConfigSchema } from './hypervisor-config.js';
 
 export const agentConfigSchema = z
   .object({
@@ -16,14 +17,8 @@ export const agentConfigSchema = z
       .strict()
       .default({ backend: 'kernel' }),
     redis: z.object({ url: z.string().optional() }).strict().default({}),
-    hypervisor: z
-      .object({
-        driver: z.enum(['netns']).default('netns'),
-        /** netns driver: host id → network namespace name of every host guests may move to. */
-        namespaces: z.record(z.string(), z.string()).default({}),
-      })
-      .strict()
-      .default({ driver: 'netns', namespaces: {} }),
+    /** Which hypervisor driver runs this host's guests (config/hypervisor-config.ts, docs/hypervisors.md). */
+    hypervisor: hypervisorConfigSchema.default({ driver: 'netns', namespaces: {} }),
     api: z
       .object({ listen: listenAddress.default({ host: '127.0.0.1', port: 8447 }) })
       .strict()

@@ -3,10 +3,32 @@
  * docs/configuration.md; a working example is deploy/examples/ha.json.
  */
 import { z } from 'zod';
-import { formatPrefix, prefixCovers, type Ipv6Prefix } from '../wire/ipv6.js';
+import { formatIpv6, formatPrefix, prefixCovers, tryParsePrefix, type Ipv6Prefix } from '../wire/ipv6.js';
 import { MAX_LIFETIME_SEC } from '../wire/mh/constants.js';
 import type { GuestPolicy } from '../ports/guest-directory.js';
 import { ConfigError, formatIssues, ipv6Address, ipv6Prefix, listenAddress, logLevel, readJsonConfig, securityAssociation } from './common.js';
+
+/** "2001:db8::/32" or "192.0.2.0/24": a network for `api.readNetworks` (host bits must be zero). */
+export interface NetworkPrefix {
+  readonly family: 'ipv6' | 'ipv4';
+  readonly address: string;
+  readonly length: number;
+}
+
+const networkPrefix = z.string().transform((s, ctx): NetworkPrefix => {
+  const p6 = tryParsePrefix(s);
+  if (p6) return { family: 'ipv6', address: formatIpv6(p6.addr), length: p6.len };
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
+  const octets = m ? m.slice(1, 5).map(Number) : [];
+  const len = m ? Number(m[5]) : NaN;
+  if (m && octets.every((o) => o <= 255) && len <= 32) {
+    const v = octets.reduce((a, o) => a * 256 + o, 0);
+    const host = len === 32 ? 0 : v % 2 ** (32 - len);
+    if (host === 0) return { family: 'ipv4', address: octets.join('.'), length: len };
+  }
+  ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s)} is not a network (IPv6 addr/len or IPv4 a.b.c.d/len, host bits zero)` });
+  return z.NEVER;
+});
 
 const guest = z
   .object({
@@ -44,9 +66,14 @@ export const haConfigSchema = z
         /** Bearer token for write operations; or tokenFile. */
         token: z.string().min(16, 'token must be at least 16 characters').optional(),
         tokenFile: z.string().optional(),
+        /**
+         * Networks whose hosts may use the read endpoints (and the web page) without the token,
+         * besides loopback and the unix socket, e.g. ["2001:db8::/32"]. Writes always need the token.
+         */
+        readNetworks: z.array(networkPrefix).default([]),
       })
       .strict()
-      .default({ listen: { host: '127.0.0.1', port: 8446 } }),
+      .default({ listen: { host: '127.0.0.1', port: 8446 }, readNetworks: [] }),
     redis: z
       .object({
         /** redis://, rediss://, unix://, redis+cluster://; default REDIS_URL, else an embedded server. */

@@ -19,6 +19,12 @@ export interface HandoverRecord {
   readonly to: string;
   /** Epoch ms when the HA accepted the move. */
   readonly at: number;
+  /**
+   * HA-side handover time, ms: from the first authenticated BU the HA received from the new CoA
+   * to the BA accepting the move. One clean exchange makes this the HA's processing time;
+   * retransmissions or rejected attempts from the new host make it longer.
+   */
+  readonly haMs?: number;
 }
 
 export interface BindingCounters {
@@ -107,9 +113,9 @@ export class BindingCache {
 
   /**
    * Insert or replace a binding. `prefixes` are the parsed forms of `binding.mnps`.
-   * Records a handover when the CoA changes.
+   * Records a handover when the CoA changes (with `haMs`, the HA-side handover time, if known).
    */
-  put(binding: Binding, prefixes: readonly Ipv6Prefix[]): void {
+  put(binding: Binding, prefixes: readonly Ipv6Prefix[], haMs?: number): void {
     const old = this.byGuest.get(binding.guest);
     const mnps = prefixes.map(formatPrefix);
     // A refresh or a move keeps the prefixes: leave the index alone (the common case).
@@ -117,7 +123,7 @@ export class BindingCache {
     if (old) {
       if (!samePrefixes) this.unindexPrefixes(old);
       this.unschedule(old);
-      if (old.coa !== binding.coa) this.recordMove(binding, old.coa, binding.updatedAt);
+      if (old.coa !== binding.coa) this.recordMove(binding, old.coa, binding.updatedAt, haMs);
     }
     binding.mnps = mnps;
     this.byGuest.set(binding.guest, binding);
@@ -149,9 +155,9 @@ export class BindingCache {
     return out;
   }
 
-  private recordMove(binding: Binding, from: string, at: number): void {
+  private recordMove(binding: Binding, from: string, at: number, haMs: number | undefined): void {
     const history = binding.history ?? [];
-    history.push({ from, to: binding.coa, at });
+    history.push(haMs === undefined ? { from, to: binding.coa, at } : { from, to: binding.coa, at, haMs });
     if (history.length > this.historyLength) history.splice(0, history.length - this.historyLength);
     binding.history = history;
   }

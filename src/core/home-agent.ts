@@ -47,6 +47,8 @@ export interface HaEvent {
   readonly seq?: number;
   readonly status?: number;
   readonly detail?: string;
+  /** moved: the HA-side handover time (see HandoverRecord.haMs). */
+  readonly durationMs?: number;
 }
 
 export interface HaCounters {
@@ -103,6 +105,8 @@ export class HomeAgent {
   private readonly authFail: TokenBuckets;
   private readonly beLimit = new TokenBuckets({ ratePerSec: 10, burst: 20 });
   private readonly dirty = new Map<string, 'upsert' | 'delete'>();
+  /** Per guest: when the first authenticated BU from a CoA other than the bound one arrived. */
+  private readonly newCoaSince = new Map<string, { coa: string; at: number }>();
   private readonly log: Logger;
   private timers: Cancel[] = [];
   private flushing: Promise<void> | null = null;
@@ -182,6 +186,7 @@ export class HomeAgent {
     if (!this.rate.take(auth.guest.id, input.now)) return this.drop('rate-limited', auth.guest.id);
 
     const guest = auth.guest;
+    this.noteNewCoa(guest.id, input.src, input.now);
     return this.serialise(guest.id, async () => {
       // Decide against the state as it is now, after any earlier BU of this guest landed.
       const now = this.c.clock.now();
@@ -197,6 +202,7 @@ export class HomeAgent {
       if (!b) return false;
       await this.c.dataplane.remove(guest);
       this.cache.delete(guest);
+      this.newCoaSince.delete(guest);
       this.dirty.set(guest, 'delete');
       this.emit({ type: 'revoked', guest, at: this.c.clock.now(), coa: b.coa });
       this.log.info({ guest, coa: b.coa }, 'binding revoked by operator');
@@ -235,6 +241,7 @@ export class HomeAgent {
     const gone = this.cache.expire(this.c.clock.now());
     for (const b of gone) {
       this.counters.expired++;
+      this.newCoaSince.delete(b.guest);
       this.dirty.set(b.guest, 'delete');
       this.emit({ type: 'expired', guest: b.guest, at: this.c.clock.now(), coa: b.coa });
       this.log.info({ guest: b.guest, coa: b.coa }, 'binding expired');
@@ -276,6 +283,7 @@ export class HomeAgent {
           return this.sendAck(input, d.sa, { ...d.ack, status: BaStatus.InsufficientResources });
         }
         const old = this.cache.delete(d.guest);
+        this.newCoaSince.delete(d.guest);
         this.dirty.set(d.guest, 'delete');
         this.emit({ type: 'deregistered', guest: d.guest, at: input.now, coa: old?.coa, seq: input.bu.seq });
         this.log.info({ guest: d.guest, coa: old?.coa }, 'binding de-registered');
@@ -293,15 +301,35 @@ export class HomeAgent {
           return this.sendAck(input, d.sa, { ...d.ack, status: BaStatus.ForwardingSetupFailed, lifetimeUnits: 0, flags: { ...d.ack.flags, router: false } });
         }
         const from = previous?.coa;
-        this.cache.put(d.binding, d.prefixes);
+        const since = this.newCoaSince.get(d.guest);
+        this.newCoaSince.delete(d.guest);
+        const haMs = d.moved ? Math.max(0, this.c.clock.now() - (since && since.coa === formatIpv6(input.src) ? since.at : input.now)) : undefined;
+        this.cache.put(d.binding, d.prefixes, haMs);
         this.countGuest(d.guest, 'accepted');
         this.dirty.set(d.guest, 'upsert');
         const type: HaEventType = d.created ? 'created' : d.moved ? 'moved' : 'updated';
-        this.emit({ type, guest: d.guest, at: input.now, coa: d.binding.coa, seq: d.binding.seq, ...(d.moved && from ? { from } : {}) });
-        if (type !== 'updated') this.log.info({ guest: d.guest, coa: d.binding.coa, from, seq: d.binding.seq, mnps: d.binding.mnps }, `binding ${type}`);
+        this.emit({ type, guest: d.guest, at: input.now, coa: d.binding.coa, seq: d.binding.seq, ...(d.moved && from ? { from } : {}), ...(haMs !== undefined ? { durationMs: haMs } : {}) });
+        if (type !== 'updated') this.log.info({ guest: d.guest, coa: d.binding.coa, from, seq: d.binding.seq, mnps: d.binding.mnps, ...(haMs !== undefined ? { haMs } : {}) }, `binding ${type}`);
         return this.sendAck(input, d.sa, d.ack);
       }
     }
+  }
+
+  /**
+   * Remember when an authenticated BU first came from a CoA other than the bound one, so a move
+   * accepted later (after retransmissions or rejections) can report how long the handover took
+   * at the HA. A BU from the bound CoA, or a marker older than a minute, starts afresh.
+   */
+  private noteNewCoa(guest: string, src: Ipv6Address, now: number): void {
+    const b = this.cache.get(guest);
+    if (!b) return;
+    const coa = formatIpv6(src);
+    if (coa === b.coa) {
+      this.newCoaSince.delete(guest);
+      return;
+    }
+    const seen = this.newCoaSince.get(guest);
+    if (!seen || seen.coa !== coa || now - seen.at > 60_000) this.newCoaSince.set(guest, { coa, at: now });
   }
 
   private answer(input: BuInput, d: Decision): Reply | null {

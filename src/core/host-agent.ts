@@ -13,6 +13,7 @@ import type { Clock } from '../ports/clock.js';
 import type { HostDataplanePort } from '../ports/dataplane.js';
 import type { GuestLinkPort, GuestRegistryPort, HostGuestRecord } from '../ports/host.js';
 import type { MhSenderPort, MobilityStatePort } from '../ports/mobility.js';
+import type { HypervisorHooks } from '../ports/hypervisor.js';
 import { silentLogger, type Logger } from '../ports/log.js';
 import { checkBindingAck } from './binding-update-builder.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -35,6 +36,22 @@ export interface HostAgentComponents {
   readonly sender: MhSenderPort;
   readonly clock: Clock;
   readonly log?: Logger;
+  /**
+   * The hypervisor driver's optional hooks: `prepareIncoming` when a guest is about to arrive
+   * (prepare with `arriving`), `discardGuest` on release.
+   */
+  readonly hypervisor?: HypervisorHooks;
+}
+
+export interface PrepareOptions {
+  /** A migration to this host is about to start: let the hypervisor prepare the guest's landing place. */
+  readonly arriving?: boolean;
+}
+
+export interface Prepared {
+  readonly ifname: string;
+  /** The hypervisor's incoming-migration URI (QEMU), for the source's migrate step. */
+  readonly incoming?: string;
 }
 
 export type GuestPhase = 'prepared' | 'active' | 'failed';
@@ -53,7 +70,14 @@ interface Held {
   phase: GuestPhase;
   mr: MobileRouter | null;
   error: string | null;
+  /** Epoch ms the guest's interface was first attached here (prepare, for an incoming QEMU). */
+  attachedAt: number | null;
+  /** The registration made when the hypervisor reported the guest resumed here, for activate() to return. */
+  arrival: Activation | null;
 }
+
+/** How long a registration made on resume stands in for the orchestrator's activate step. */
+const ARRIVAL_JOIN_MS = 60_000;
 
 export class GuestUnknownError extends Error {
   static override readonly name = 'GuestUnknownError';
@@ -96,40 +120,82 @@ export class HostAgent {
     return { adopted, failed };
   }
 
-  /** Build the guest's link and routes here, ahead of its arrival. No BU is sent. */
-  prepare(guest: string): Promise<{ ifname: string }> {
-    return this.serialise(guest, () => this.prepareUnserialised(guest));
+  /**
+   * Build the guest's link and routes here, ahead of its arrival. No BU is sent. With
+   * `arriving`, the hypervisor also prepares the incoming guest (QEMU `-incoming` and its TAP),
+   * whose interface is attached to the guest link at once: make before break.
+   */
+  prepare(guest: string, opts: PrepareOptions = {}): Promise<Prepared> {
+    return this.serialise(guest, async () => {
+      const prepared = await this.prepareUnserialised(guest);
+      const incoming =
+        opts.arriving && this.c.hypervisor?.prepareIncoming
+          ? await this.c.hypervisor.prepareIncoming(guest, { onResumed: (at) => this.onArrived(guest, at) })
+          : null;
+      if (!incoming) return prepared;
+      const h = this.held.get(guest)!;
+      if (await this.c.links.attach(guest)) h.attachedAt ??= this.c.clock.now();
+      return { ...prepared, incoming: incoming.uri };
+    });
   }
 
   /**
    * The guest runs here now: attach its interface, register at once, announce the router.
-   * Resolves with the registration (elapsed time from BU to BA).
+   * Resolves with the registration (elapsed time from BU to BA). When the hypervisor already
+   * reported the guest's arrival and the agent registered it then, that registration is the
+   * answer (no second BU).
    */
   activate(guest: string): Promise<Activation> {
     return this.serialise(guest, async () => {
-      let h = this.held.get(guest);
-      if (!h) {
-        await this.prepareUnserialised(guest);
-        h = this.held.get(guest)!;
+      const h = this.held.get(guest);
+      const a = h?.arrival;
+      if (h && a) {
+        h.arrival = null;
+        if (h.phase === 'active' && this.c.clock.now() - a.registeredAt < ARRIVAL_JOIN_MS) return a;
       }
-      await this.c.links.attach(guest);
-      const attachedAt = this.c.clock.now();
-      if (!h.mr) h.mr = this.instance(h.record);
+      return this.activateUnserialised(guest);
+    });
+  }
+
+  /** The hypervisor says the guest resumed here: register now, ahead of the orchestrator. */
+  private onArrived(guest: string, at: number): void {
+    this.log.info({ guest, resumedAt: at }, 'guest resumed here; registering at once');
+    void this.serialise(guest, async () => {
+      const h = this.held.get(guest);
+      if (!h) return; // released meanwhile
       try {
-        const reg = await h.mr.register();
-        const registeredAt = this.c.clock.now();
-        h.phase = 'active';
-        h.error = null;
-        await this.c.registry.setHost(guest, this.cfg.hostId);
-        await this.c.links.announce(guest).catch((e: unknown) => this.log.warn({ guest, err: String(e) }, 'router announcement failed'));
-        this.log.info({ guest, seq: reg.seq, elapsedMs: reg.elapsedMs, attempts: reg.attempts }, 'guest registered');
-        return { ...reg, attachedAt, registeredAt };
+        const a = await this.activateUnserialised(guest);
+        h.arrival = a;
       } catch (e) {
-        h.phase = 'failed';
-        h.error = e instanceof Error ? e.message : String(e);
-        throw e;
+        this.log.warn({ guest, err: String(e) }, 'registration on resume failed; the activate step will retry');
       }
     });
+  }
+
+  private async activateUnserialised(guest: string): Promise<Activation> {
+    let h = this.held.get(guest);
+    if (!h) {
+      await this.prepareUnserialised(guest);
+      h = this.held.get(guest)!;
+    }
+    const attached = await this.c.links.attach(guest);
+    const attachedAt = h.attachedAt ?? this.c.clock.now();
+    if (attached) h.attachedAt = attachedAt;
+    if (!h.mr) h.mr = this.instance(h.record);
+    try {
+      const reg = await h.mr.register();
+      const registeredAt = this.c.clock.now();
+      h.phase = 'active';
+      h.error = null;
+      await this.c.registry.setHost(guest, this.cfg.hostId);
+      await this.c.links.announce(guest).catch((e: unknown) => this.log.warn({ guest, err: String(e) }, 'router announcement failed'));
+      this.log.info({ guest, seq: reg.seq, elapsedMs: reg.elapsedMs, attempts: reg.attempts }, 'guest registered');
+      return { ...reg, attachedAt, registeredAt };
+    } catch (e) {
+      h.phase = 'failed';
+      h.error = e instanceof Error ? e.message : String(e);
+      throw e;
+    }
   }
 
   /** The guest left: stop its instance (no de-registration) and remove its link and routes. */
@@ -141,6 +207,10 @@ export class HostAgent {
         for (const sa of h.record.sas) this.bySpi.delete(sa.spi);
       }
       this.held.delete(guest);
+      if (this.c.hypervisor?.discardGuest) {
+        // Best effort: a leftover QEMU must not block the release (and so the migration).
+        await this.c.hypervisor.discardGuest(guest).catch((e: unknown) => this.log.error({ guest, err: String(e) }, 'hypervisor could not discard the guest here'));
+      }
       await this.c.dataplane.removeGuest(guest);
       await this.c.links.remove(guest);
       this.log.info({ guest }, 'guest released');
@@ -199,7 +269,7 @@ export class HostAgent {
     if (!record) throw new GuestUnknownError(guest);
     const ifname = await this.c.links.ensure(record);
     await this.c.dataplane.addGuest(guest, record.mnps, ifname);
-    if (!this.held.has(guest)) this.held.set(guest, { record, ifname, phase: 'prepared', mr: null, error: null });
+    if (!this.held.has(guest)) this.held.set(guest, { record, ifname, phase: 'prepared', mr: null, error: null, attachedAt: null, arrival: null });
     this.log.info({ guest, ifname }, 'guest prepared');
     return { ifname };
   }

@@ -19,7 +19,7 @@ import { FakeHostDataplane } from '../platform/fake/dataplane.js';
 import { FakeGuestLinks } from '../platform/fake/guest-links.js';
 import { KernelHostDataplane } from '../platform/linux/kernel-dataplane.js';
 import { LinuxGuestLinks } from '../platform/linux/guest-links.js';
-import { NetnsDriver } from '../platform/linux/netns-driver.js';
+import { createHypervisorDriver } from './hypervisors.js';
 import { connectRedis } from '../platform/redis/connection.js';
 import { RedisGuestRegistry } from '../platform/redis/guest-registry.js';
 import { RedisAgentState } from '../platform/redis/agent-state.js';
@@ -49,8 +49,9 @@ export async function startAgentDaemon(configFile: string): Promise<AgentDaemon>
     if (redis.embedded) log.warn({}, 'no REDIS_URL: using a private embedded Redis; the HA and other hosts cannot see this state');
     const state = new RedisAgentState(new RedisGuestRegistry(redis.client));
 
-    const driver = new NetnsDriver({ namespaces: config.hypervisor.namespaces });
+    const driver = createHypervisorDriver(config.hypervisor, log);
     stack.push(() => driver.close());
+    await driver.removeLeftovers?.().catch((e: unknown) => log.warn({ err: String(e) }, 'hypervisor leftovers not cleaned'));
     const kernel = config.dataplane.backend === 'kernel';
     const dataplane: HostDataplanePort = kernel ? new KernelHostDataplane(config.dataplane.uplink ? { uplink: config.dataplane.uplink } : {}) : new FakeHostDataplane();
     const links: GuestLinkPort & { close?: () => void } = kernel
@@ -79,7 +80,7 @@ export async function startAgentDaemon(configFile: string): Promise<AgentDaemon>
         initialTimeoutMs: config.registration.initialTimeoutMs,
         useTimestamp: config.registration.useTimestamp,
       },
-      { registry: state, state, links, dataplane, sender: mh, clock: systemClock, log },
+      { registry: state, state, links, dataplane, sender: mh, clock: systemClock, log, hypervisor: driver },
     );
     const a = agent;
     stack.push(() => a.stop());

@@ -21,6 +21,8 @@ import { KernelHaDataplane } from '../platform/linux/kernel-dataplane.js';
 import { UserspaceHaDataplane } from '../platform/linux/userspace-dataplane.js';
 import { connectRedis, type RedisHandle } from '../platform/redis/connection.js';
 import { RedisBindingStore } from '../platform/redis/binding-store.js';
+import { RedisHostRegistry } from '../platform/redis/host-registry.js';
+import { MigrationOutcomes } from '../orchestrator/outcomes.js';
 import { guestDirectoryFor } from './guest-directories.js';
 import { listenMh } from './mh-listener.js';
 
@@ -99,9 +101,18 @@ export async function startHaDaemon(configFile: string): Promise<HaDaemon> {
     }
 
     const token = config.api.token ?? (config.api.tokenFile ? readFileSync(config.api.tokenFile, 'utf8').trim() : undefined);
+    // Operator views: CoA → host from the heartbeats, handover numbers from finished migrations.
+    const outcomes = redis ? new MigrationOutcomes(redis.client) : undefined;
+    if (outcomes) stack.push(() => outcomes.close());
     const api = await startApi(
-      { listen: config.api.listen, ...(token ? { token } : {}), startedAt: Date.now() },
-      { ha, dataplane, clock: systemClock },
+      { listen: config.api.listen, ...(token ? { token } : {}), readNetworks: config.api.readNetworks, startedAt: Date.now() },
+      {
+        ha,
+        dataplane,
+        clock: systemClock,
+        ...(redis ? { hosts: new RedisHostRegistry(redis.client), redisPing: () => redis!.client.ping() } : {}),
+        ...(outcomes ? { migrations: outcomes } : {}),
+      },
     );
     stack.push(() => api.close());
     log.info(

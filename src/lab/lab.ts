@@ -1,7 +1,9 @@
 /**
  * `roam6 lab`: a whole roam6 deployment on this machine, built from network namespaces —
  * a core router, the Home Agent, a correspondent, two hypervisor hosts on different /64
- * segments, and N lab guests (namespaces whose veth moves between hosts: the netns driver).
+ * segments, and N lab guests: namespaces whose veth moves between hosts (the netns driver), or
+ * real QEMU guests under TCG (`hypervisor: 'qemu'`: the qemu driver, live migration over QMP,
+ * the migration stream over a unix socket in the lab directory).
  * It starts Redis, the HA, both agents and the orchestrator as real processes, and records
  * everything in a state file so `lab down` removes exactly what `lab up` made, even after a
  * crash. Lab tooling may shell out to `ip`; the daemons never do.
@@ -14,11 +16,15 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { guestPortName, guestLinkAlias } from '../core/guest-link-identity.js';
 import { apiRequest } from '../cli/api-client.js';
+import { QemuDriver } from '../platform/qemu/driver.js';
+import { qemuGuestPaths } from '../platform/qemu/command-line.js';
+import { processAlive, processMentions, readPidfile, stopProcess } from '../platform/hypervisor/process.js';
+import { DEFAULT_GUEST_IMAGE_DIR, ensureGuestImage } from './guest-image.js';
 
 export const LAB_HOSTS = ['host-a', 'host-b'] as const;
 export type LabHost = (typeof LAB_HOSTS)[number];
@@ -31,6 +37,19 @@ export const LAB_ADDR = {
   mnpPool: '2001:db8:100::/40',
 } as const;
 
+export type LabHypervisor = 'netns' | 'qemu';
+
+/** What a QEMU lab guest runs from boot (its kernel command line; deploy/guest-image/init). */
+export const LAB_QEMU_STREAM = {
+  /** The guest streams to the CN on this port… */
+  port: 5001,
+  rateKbit: 520,
+  size: 1400,
+  /** …and echoes UDP on this port back to the sender's address, port `echoReplyPort`. */
+  echoPort: 7,
+  echoReplyPort: 5002,
+} as const;
+
 export interface LabOptions {
   readonly name: string;
   readonly guests: number;
@@ -38,14 +57,35 @@ export interface LabOptions {
   readonly dir?: string;
   /** First BU retransmission timeout for the agents, ms. */
   readonly initialTimeoutMs?: number;
+  /** `netns` (default): namespace guests; `qemu`: real QEMU guests under TCG. */
+  readonly hypervisor?: LabHypervisor;
+  /** qemu: where the guest image is built (default /var/tmp/roam6-guest-image). */
+  readonly guestImageDir?: string;
+  /** qemu: guest memory (default 128 MiB). */
+  readonly guestMemoryMiB?: number;
+  /** qemu: migrate-set-parameters max-bandwidth, MiB/s (default QEMU's). */
+  readonly maxBandwidthMiBs?: number;
   readonly log?: (line: string) => void;
 }
 
 export interface LabGuest {
   readonly id: string;
   readonly mnp: string;
+  /** The guest's namespace (netns guests); '' for QEMU guests. */
   readonly ns: string;
   readonly host: LabHost;
+  readonly hypervisor?: LabHypervisor;
+}
+
+export interface LabQemuState {
+  readonly kernel: string;
+  readonly initrd: string;
+  readonly memoryMiB: number;
+  /** Per-guest definition files, shared by both hosts (identical machines on both sides). */
+  readonly guestsDir: string;
+  /** Each host's qemu driver state: pidfiles, QMP sockets, serial logs, migration sockets. */
+  readonly stateDirs: Record<LabHost, string>;
+  readonly maxBandwidthMiBs?: number;
 }
 
 export interface LabState {
@@ -60,6 +100,8 @@ export interface LabState {
   readonly agentApis: Record<LabHost, string>;
   readonly guests: LabGuest[];
   readonly startedAt: string;
+  readonly hypervisor?: LabHypervisor;
+  readonly qemu?: LabQemuState;
 }
 
 /** bin/roam6.js of this checkout, found from this module in src/ (tests) or dist/src/ (CLI). */
@@ -110,6 +152,21 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
   const p = `r6lab-${opts.name}`;
   const ns: Record<string, string> = { core: `${p}-core`, ha: `${p}-ha`, cn: `${p}-cn`, 'host-a': `${p}-host-a`, 'host-b': `${p}-host-b` };
   const pids: Record<string, number> = {};
+  const hypervisor = opts.hypervisor ?? 'netns';
+  let qemu: LabQemuState | undefined;
+  if (hypervisor === 'qemu') {
+    say('building the QEMU guest image (deploy/guest-image/build.sh; skipped when up to date)');
+    const image = ensureGuestImage(opts.guestImageDir ?? DEFAULT_GUEST_IMAGE_DIR);
+    qemu = {
+      kernel: image.kernel,
+      initrd: image.initrd,
+      memoryMiB: opts.guestMemoryMiB ?? 128,
+      guestsDir: join(dir, 'qemu', 'guests'),
+      stateDirs: { 'host-a': join(dir, 'qemu', 'host-a'), 'host-b': join(dir, 'qemu', 'host-b') },
+      ...(opts.maxBandwidthMiBs !== undefined ? { maxBandwidthMiBs: opts.maxBandwidthMiBs } : {}),
+    };
+    for (const d of [qemu.guestsDir, ...Object.values(qemu.stateDirs)]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  }
   const state: LabState = {
     name: opts.name,
     dir,
@@ -121,6 +178,8 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     agentApis: { 'host-a': `unix:${join(dir, 'agent-host-a.sock')}`, 'host-b': `unix:${join(dir, 'agent-host-b.sock')}` },
     guests: [],
     startedAt: new Date().toISOString(),
+    hypervisor,
+    ...(qemu ? { qemu } : {}),
   };
   const save = () => writeFileSync(stateFile(dir), `${JSON.stringify(state, null, 2)}\n`);
   save();
@@ -206,6 +265,22 @@ function haConfig(s: LabState) {
   };
 }
 
+function labHypervisorConfig(s: LabState, host: LabHost) {
+  if (s.qemu) {
+    return {
+      driver: 'qemu',
+      qemu: {
+        stateDir: s.qemu.stateDirs[host],
+        guestsDir: s.qemu.guestsDir,
+        incoming: { transport: 'unix' },
+        ...(s.qemu.maxBandwidthMiBs !== undefined ? { maxBandwidthMiBs: s.qemu.maxBandwidthMiBs } : {}),
+        startTimeoutMs: 20_000,
+      },
+    };
+  }
+  return { driver: 'netns', namespaces: { 'host-a': s.namespaces['host-a'], 'host-b': s.namespaces['host-b'] } };
+}
+
 function agentConfig(s: LabState, host: LabHost, initialTimeoutMs: number) {
   return {
     hostId: host,
@@ -213,7 +288,7 @@ function agentConfig(s: LabState, host: LabHost, initialTimeoutMs: number) {
     haAddress: LAB_ADDR.ha,
     dataplane: { backend: 'kernel' },
     redis: { url: s.redisUrl },
-    hypervisor: { driver: 'netns', namespaces: { 'host-a': s.namespaces['host-a'], 'host-b': s.namespaces['host-b'] } },
+    hypervisor: labHypervisorConfig(s, host),
     api: { listen: s.agentApis[host] },
     registration: { lifetimeSec: 400, initialTimeoutMs, useTimestamp: true },
     routerAdvertisements: { intervalMs: 3000, rdnss: [] },
@@ -281,6 +356,18 @@ export async function addGuests(state: LabState, count: number, host: LabHost): 
     const start = state.guests.length + 1;
     for (let i = start; i < start + count; i++) {
       const id = guestId(i, state.name);
+      if (state.qemu) {
+        await registry.put({
+          id,
+          mnps: [guestMnp(i)],
+          sas: [{ spi: 0x10000 + i, algorithm: 'hmac-sha256-128', key: randomBytes(32).toString('hex') }],
+          mobileRouter: true,
+          host,
+        });
+        await startQemuGuest(state, id, i, host);
+        state.guests.push({ id, mnp: guestMnp(i), ns: '', host, hypervisor: 'qemu' });
+        continue;
+      }
       const gns = `r6lab-${state.name}-g${i}`;
       ip('netns', 'add', gns);
       nsExec(gns, 'ip', 'link', 'set', 'lo', 'up');
@@ -315,18 +402,133 @@ export async function addGuests(state: LabState, count: number, host: LabHost): 
   }
 }
 
-/** The guest's global address (SLAAC in its MNP), or null while it has none. */
-export function guestAddress(guest: Pick<LabGuest, 'ns'>): string | null {
+/** Write a QEMU guest's definition (shared by both hosts) and boot it on `host`. */
+async function startQemuGuest(state: LabState, id: string, index: number, host: LabHost): Promise<void> {
+  const q = state.qemu!;
+  const st = LAB_QEMU_STREAM;
+  const append = [
+    'console=ttyS0', 'quiet', 'panic=-1',
+    `roam6.cn=${LAB_ADDR.cn}`, `roam6.port=${st.port}`, `roam6.rate=${st.rateKbit}`, `roam6.size=${st.size}`, `roam6.sid=${index}`,
+    `roam6.echo=${st.echoPort}`, `roam6.echoreply=${st.echoReplyPort}`,
+  ].join(' ');
+  writeFileSync(join(q.guestsDir, `${encodeURIComponent(id)}.json`), `${JSON.stringify({ id, kernel: q.kernel, initrd: q.initrd, append, memoryMiB: q.memoryMiB }, null, 2)}\n`);
+  const driver = labQemuDriver(state, host);
+  try {
+    await driver.start(id);
+  } finally {
+    driver.close();
+  }
+}
+
+/** A qemu driver for one lab host, used from outside its namespace (QEMU starts inside it). */
+export function labQemuDriver(state: LabState, host: LabHost): QemuDriver {
+  const q = state.qemu;
+  if (!q) throw new Error(`lab ${state.name} does not run QEMU guests`);
+  return new QemuDriver({
+    stateDir: q.stateDirs[host],
+    guestsDir: q.guestsDir,
+    spawnPrefix: ['ip', 'netns', 'exec', state.namespaces[host]!],
+    linkExists: async () => false,
+    startTimeoutMs: 20_000,
+  });
+}
+
+/** What a QEMU lab guest last printed on its console (deploy/guest-image/init, r6stream). */
+export interface QemuGuestConsole {
+  /** The host whose serial log has the newest status line: where the guest runs. */
+  readonly host: LabHost;
+  /** Guest uptime (s) of that line. */
+  readonly uptimeSec: number;
+  readonly addr: string | null;
+  readonly router: string | null;
+  readonly routerMac: string | null;
+  /** The guest's stream sender: sequence numbers used, failed sends, skipped slots. */
+  readonly send: { seq: number; errors: number; skipped: number } | null;
+  /** The guest's echo/receiver: stream packets received, holes in the sequence numbers. */
+  readonly echo: { received: number; lost: number; reordered: number; echoed: number } | null;
+}
+
+export function qemuGuestConsole(state: LabState, guest: string): QemuGuestConsole | null {
+  const q = state.qemu;
+  if (!q) return null;
+  let best: QemuGuestConsole | null = null;
+  for (const host of LAB_HOSTS) {
+    let text: string;
+    try {
+      text = readFileSync(qemuGuestPaths(q.stateDirs[host], guest).serial, 'utf8');
+    } catch {
+      continue;
+    }
+    const lines = text.split('\n');
+    const status = [...lines].reverse().map((l) => /r6guest: t=([\d.]+) addr=(\S+) router=(\S+) lladdr=(\S+)/.exec(l)).find(Boolean);
+    if (!status) continue;
+    const uptimeSec = Number(status[1]);
+    if (best && best.uptimeSec >= uptimeSec) continue;
+    const send = [...lines].reverse().map((l) => /r6stream send: seq=(\d+) errors=(\d+) skipped=(\d+)/.exec(l)).find(Boolean);
+    const echo = [...lines].reverse().map((l) => /r6stream echo: received=(\d+) lost=(\d+) reordered=(\d+) echoed=(\d+)/.exec(l)).find(Boolean);
+    const v = (s: string | undefined) => (s === undefined || s === 'none' ? null : s);
+    best = {
+      host,
+      uptimeSec,
+      addr: v(status[2]),
+      router: v(status[3]),
+      routerMac: v(status[4]),
+      send: send ? { seq: Number(send[1]), errors: Number(send[2]), skipped: Number(send[3]) } : null,
+      echo: echo ? { received: Number(echo[1]), lost: Number(echo[2]), reordered: Number(echo[3]), echoed: Number(echo[4]) } : null,
+    };
+  }
+  return best;
+}
+
+/**
+ * The guest's global address (SLAAC in its MNP), or null while it has none. A QEMU guest is
+ * asked through its console log (`state` needed); a netns guest through its namespace.
+ */
+export function guestAddress(guest: Pick<LabGuest, 'ns'> & Partial<Pick<LabGuest, 'id' | 'hypervisor'>>, state?: LabState): string | null {
+  if (guest.hypervisor === 'qemu') {
+    if (!state || !guest.id) throw new Error('guestAddress of a QEMU guest needs the lab state');
+    return qemuGuestConsole(state, guest.id)?.addr ?? null;
+  }
   const out = nsExec(guest.ns, 'ip', '-6', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'global');
   const m = /inet6 ([0-9a-f:]+)\/64/.exec(out);
   return m ? m[1]! : null;
+}
+
+/** Stop the lab's QEMUs by their own pidfiles (never a wrapper), so their TAPs go with them. */
+async function stopLabQemus(dir: string): Promise<number> {
+  const base = join(dir, 'qemu');
+  let stopped = 0;
+  let hosts: string[];
+  try {
+    hosts = readdirSync(base);
+  } catch {
+    return 0;
+  }
+  const pids: number[] = [];
+  for (const h of hosts) {
+    let files: string[];
+    try {
+      files = readdirSync(join(base, h)).filter((f) => f.endsWith('.pid'));
+    } catch {
+      continue;
+    }
+    for (const f of files) {
+      const pid = readPidfile(join(base, h, f));
+      if (pid !== null && processAlive(pid) && processMentions(pid, base)) pids.push(pid);
+    }
+  }
+  await Promise.all(pids.map(async (pid) => {
+    await stopProcess(pid, 3000);
+    stopped++;
+  }));
+  return stopped;
 }
 
 /** Stop every process and remove every namespace of the lab (also after a crash). */
 export async function labDown(name: string, dir = labDir(name), opts: { keepDir?: boolean } = {}): Promise<{ killed: number; namespaces: number }> {
   const state = readLabState(name, dir);
   const pids = Object.values(state?.pids ?? {});
-  let killed = 0;
+  let killed = await stopLabQemus(dir);
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGTERM');

@@ -29,6 +29,8 @@ export interface HostJobData {
   readonly migration: string;
   /** migrate only: the destination host. */
   readonly to?: string;
+  /** migrate only: where the destination's hypervisor waits for the guest (its prepare result). */
+  readonly incoming?: string;
 }
 
 export type MigrationPhase = 'validate' | 'prepare' | 'migrate' | 'activate' | 'verify' | 'release' | 'rollback' | 'done' | 'failed';

@@ -24,10 +24,18 @@ export interface MigrationDeps {
   sleep(ms: number): Promise<void>;
 }
 
+export interface PrepareStepResult {
+  readonly ifname: string;
+  /** The destination hypervisor's incoming-migration URI (QEMU), passed on to the migrate step. */
+  readonly incoming?: string;
+}
+
 export interface MigrateStepResult {
   readonly totalMs: number;
   readonly downtimeMs: number;
   readonly pausedAt: number;
+  /** Epoch ms the guest resumed on the destination, as the hypervisor reports it. */
+  readonly resumedAt?: number;
 }
 
 export interface ActivateStepResult {
@@ -77,14 +85,14 @@ export async function runMigration(
   // 2. prepare on the destination (make before break)
   await progress('prepare');
   const data: HostJobData = { guest, migration };
-  await deps.step(to, 'prepare', data);
+  const prepared = await deps.step<PrepareStepResult | undefined>(to, 'prepare', data);
   done('prepare');
 
   // 3. live-migrate on the source; failure here rolls back
   await progress('migrate');
   let moved: MigrateStepResult;
   try {
-    moved = await deps.step<MigrateStepResult>(from, 'migrate', { ...data, to });
+    moved = await deps.step<MigrateStepResult>(from, 'migrate', { ...data, to, ...(prepared?.incoming ? { incoming: prepared.incoming } : {}) });
   } catch (e) {
     await progress('rollback');
     await deps.step(to, 'release', data).catch(() => {});
@@ -114,7 +122,11 @@ export async function runMigration(
   done('done');
   await progress('done');
 
-  const downtimeMs = Math.max(moved.downtimeMs, reg.attachedAt - moved.pausedAt);
+  // The guest is back on the network once it runs at the destination *and* its interface is on
+  // the guest link there: the netns driver's link is attached after it moves; a QEMU TAP was
+  // attached at prepare, before the guest resumed.
+  const liveAt = moved.resumedAt === undefined ? reg.attachedAt : Math.max(moved.resumedAt, reg.attachedAt);
+  const downtimeMs = Math.max(moved.downtimeMs, liveAt - moved.pausedAt);
   return {
     guest,
     from,
@@ -122,7 +134,7 @@ export async function runMigration(
     newCoa,
     totalMs: deps.now() - t0,
     downtimeMs,
-    resumeToBaMs: reg.registeredAt - reg.attachedAt,
+    resumeToBaMs: reg.registeredAt - liveAt,
     registrationMs: reg.elapsedMs,
     timings,
   };

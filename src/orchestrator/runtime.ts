@@ -140,12 +140,12 @@ export class Orchestration {
         const { guest } = job.data;
         switch (job.name as HostJobName) {
           case 'prepare':
-            return agent.prepare(guest);
+            return agent.prepare(guest, { arriving: true });
           case 'migrate': {
             if (!job.data.to) throw new Error('migrate job without a destination');
-            const r = await driver.migrate(guest, job.data.to, (p) => void job.updateProgress(p as unknown as object));
+            const r = await driver.migrate(guest, job.data.to, (p) => void job.updateProgress(p as unknown as object), job.data.incoming ? { incoming: job.data.incoming } : {});
             const pausedAt = r.resumedAt - r.downtimeMs;
-            const out: MigrateStepResult = { totalMs: r.totalMs, downtimeMs: r.downtimeMs, pausedAt };
+            const out: MigrateStepResult = { totalMs: r.totalMs, downtimeMs: r.downtimeMs, pausedAt, resumedAt: r.resumedAt };
             return out;
           }
           case 'activate':

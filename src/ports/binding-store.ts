@@ -20,7 +20,8 @@ export interface StoredBinding {
   readonly updatedAt: number;
   /** Last accepted replay-protection timestamp (decimal string of the 64-bit value), if any. */
   readonly lastTimestamp?: string;
-  readonly history: readonly { readonly from: string; readonly to: string; readonly at: number }[];
+  /** CoA changes, oldest first; `haMs` is the HA-side handover time when it was measured. */
+  readonly history: readonly { readonly from: string; readonly to: string; readonly at: number; readonly haMs?: number }[];
 }
 
 export interface BindingStore {

@@ -20,6 +20,26 @@ export interface MigrationResult {
   readonly resumedAt: number;
 }
 
+/** Where the destination waits for the guest (from `prepareIncoming`), handed to the source's `migrate`. */
+export interface IncomingMigration {
+  /** The hypervisor's migration URI, e.g. `unix:/var/lib/roam6/qemu/r6v….migrate` or `tcp:[2001:db8:b::2]:49152`. */
+  readonly uri: string;
+}
+
+export interface IncomingOptions {
+  /**
+   * Called once when the guest resumes here (QEMU's RESUME event on the incoming side), with
+   * the hypervisor's timestamp (epoch ms). The host agent registers the guest right then,
+   * before the orchestrator's activate step arrives.
+   */
+  readonly onResumed?: (at: number) => void;
+}
+
+export interface MigrateOptions {
+  /** The destination's `IncomingMigration.uri`, when its driver prepared one. */
+  readonly incoming?: string;
+}
+
 export interface HypervisorPort {
   readonly name: string;
   /** Guests this host runs now. */
@@ -30,5 +50,21 @@ export interface HypervisorPort {
    * Live-migrate the guest from this host to `targetHost`. Progress arrives through
    * `onProgress` (paused and resumed are the events the handover uses).
    */
-  migrate(guest: string, targetHost: string, onProgress: (p: MigrationProgress) => void): Promise<MigrationResult>;
+  migrate(guest: string, targetHost: string, onProgress: (p: MigrationProgress) => void, opts?: MigrateOptions): Promise<MigrationResult>;
+  /**
+   * Destination host, before the migration starts (the `prepare` step): make the place the
+   * guest lands in — for QEMU, a QEMU started with `-incoming` whose TAP can be attached to the
+   * guest link now. Resolves null when nothing is needed (the hypervisor creates the vif during
+   * the migration) or the guest already runs here. Idempotent.
+   */
+  prepareIncoming?(guest: string, opts?: IncomingOptions): Promise<IncomingMigration | null>;
+  /**
+   * The guest does not run on this host (it left, or its incoming migration was rolled back):
+   * free what the hypervisor still holds for it — an incoming QEMU that never got the guest, a
+   * source QEMU left paused after the migration. Never stops a guest that runs here. Idempotent.
+   */
+  discardGuest?(guest: string): Promise<void>;
 }
+
+/** The optional hooks the host agent calls from prepare and release. */
+export type HypervisorHooks = Pick<HypervisorPort, 'prepareIncoming' | 'discardGuest'>;

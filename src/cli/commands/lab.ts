@@ -11,15 +11,23 @@ export function registerLabCommands(program: Command): Command {
     .description('build the lab: core router, HA, correspondent, two hosts on different /64s, N guests; start everything')
     .option('--name <name>', 'lab name (namespaces r6lab-<name>-*)', 'demo')
     .option('--guests <n>', 'guests to start on host-a', '1')
-    .option('--hypervisor <driver>', 'netns (qemu: see docs/hypervisors.md)', 'netns')
-    .action(async (o: { name: string; guests: string; hypervisor: string }) => {
-      if (o.hypervisor !== 'netns') throw new CliError(`--hypervisor ${o.hypervisor}: this build's lab runs the netns driver`, 2);
+    .option('--hypervisor <driver>', 'netns (namespace guests) or qemu (real QEMU guests under TCG; docs/hypervisors.md)', 'netns')
+    .option('--guest-image <dir>', 'qemu: where the guest image is built (deploy/guest-image/build.sh)')
+    .action(async (o: { name: string; guests: string; hypervisor: string; guestImage?: string }) => {
+      if (o.hypervisor !== 'netns' && o.hypervisor !== 'qemu') throw new CliError(`--hypervisor ${o.hypervisor}: the lab runs netns or qemu guests`, 2);
       if (process.getuid?.() !== 0) throw new CliError('the lab needs root (network namespaces)', 77);
       const { labUp } = await import('../../lab/lab.js');
-      const s = await labUp({ name: o.name, guests: Number(o.guests), log: (l) => process.stderr.write(`  ${l}\n`) });
+      const s = await labUp({
+        name: o.name,
+        guests: Number(o.guests),
+        hypervisor: o.hypervisor,
+        ...(o.guestImage ? { guestImageDir: o.guestImage } : {}),
+        log: (l) => process.stderr.write(`  ${l}\n`),
+      });
       process.stdout.write(
         [
-          `lab ${s.name} is up (${s.guests.length} guest(s)); state and logs in ${s.dir}`,
+          `lab ${s.name} is up (${s.guests.length} ${s.hypervisor ?? 'netns'} guest(s)); state and logs in ${s.dir}`,
+          ...(s.qemu ? [`  guest consoles: ${s.qemu.stateDirs['host-a']}/*.serial, ${s.qemu.stateDirs['host-b']}/*.serial`] : []),
           `  export REDIS_URL=${s.redisUrl}`,
           `  export ROAM6_API=${s.haApi}`,
           `  roam6 bindings`,

@@ -302,13 +302,20 @@ export class Rtnl {
   private async call<T>(op: string, fn: (o: { timeout: number; flags?: number }) => Promise<T>, flags?: number): Promise<T> {
     if (this.closed) throw new RtnlError(op, 'ECLOSED', null);
     // The kernel runs one dump per netlink socket at a time (a second one fails with EBUSY):
-    // dumps wait for each other; other requests stay concurrent.
+    // dumps wait for each other. A dump also runs alone on the socket: the `netlink` package
+    // groups a multipart reply by arrival order, so another request's ACK arriving between two
+    // parts of a long dump (a namespace with a thousand guest links) cuts the dump short
+    // ("Multipart message not terminated properly") every time. New requests wait while a dump
+    // runs; the dump waits for the requests in flight to finish.
     if (op.includes(' dump')) {
       const prev = this.dumpTail;
       let release!: () => void;
       this.dumpTail = new Promise<void>((r) => (release = r));
       await prev;
+      let open!: () => void;
+      this.gate = new Promise<void>((r) => (open = r));
       try {
+        while (this.inFlight > 0) await new Promise<void>((r) => this.idle.push(r));
         // A dump the kernel interrupted (the table changed under it, NLM_F_DUMP_INTR) or whose
         // reply overflowed the socket arrives cut short: run it again, a few times.
         for (let attempt = 1; ; attempt++) {
@@ -321,13 +328,30 @@ export class Rtnl {
           }
         }
       } finally {
+        this.gate = null;
+        open();
         release();
       }
     }
-    return this.callNow(op, fn, flags);
+    while (this.gate) await this.gate;
+    this.inFlight++;
+    try {
+      return await this.callNow(op, fn, flags);
+    } finally {
+      if (--this.inFlight === 0 && this.idle.length > 0) {
+        const waiting = this.idle;
+        this.idle = [];
+        for (const w of waiting) w();
+      }
+    }
   }
 
   private dumpTail: Promise<void> = Promise.resolve();
+  /** Set while a dump runs: other requests wait for it. */
+  private gate: Promise<void> | null = null;
+  /** Requests (not dumps) sent and not answered yet, and a dump waiting for them to finish. */
+  private inFlight = 0;
+  private idle: Array<() => void> = [];
 
   private callNow<T>(op: string, fn: (o: { timeout: number; flags?: number }) => Promise<T>, flags?: number): Promise<T> {
     return this.limiter.run(async () => {

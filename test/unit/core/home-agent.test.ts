@@ -72,8 +72,18 @@ describe('registration', () => {
     expect(ack!.status).toBe(0);
     expect(dp.ops.filter((o) => o.op === 'remove')).toHaveLength(0);
     expect(dp.routes.get(g1.id)!.coa).toBe('2001:db8:b::2');
-    expect(ha.cache.get(g1.id)!.history).toEqual([{ from: '2001:db8:a::2', to: '2001:db8:b::2', at: clock.now() }]);
+    expect(ha.cache.get(g1.id)!.history).toEqual([{ from: '2001:db8:a::2', to: '2001:db8:b::2', at: clock.now(), haMs: 0 }]);
     expect(events.map((e) => e.type)).toEqual(['created', 'moved']);
+    expect(events[1]).toMatchObject({ from: '2001:db8:a::2', coa: '2001:db8:b::2', durationMs: 0 });
+  });
+
+  it('measures the HA side of a handover from the first BU from the new CoA, rejected attempts included', async () => {
+    await send(bu());
+    expect((await send(bu({ seq: 1, coa: COA_B }), COA_B))!.status).toBe(135); // not newer: the new host retries
+    clock.advance(40);
+    expect((await send(bu({ seq: 2, coa: COA_B }), COA_B))!.status).toBe(0);
+    expect(ha.cache.get(g1.id)!.history!.at(-1)).toMatchObject({ to: '2001:db8:b::2', haMs: 40 });
+    expect(events.at(-1)).toMatchObject({ type: 'moved', durationMs: 40 });
   });
 
   it('caps the lifetime at the configured maximum', async () => {

@@ -1,0 +1,550 @@
+/**
+ * The `qemu` hypervisor driver: real live migration of a QEMU guest over QMP.
+ *
+ * Every guest of this host is one daemonized QEMU whose files live in `stateDir`, named by the
+ * guest's TAP (`guestPortName(guest)`): `<stem>.pid`, `<stem>.qmp` (QMP socket), `<stem>.serial`
+ * (console log), and while it waits for a migration `<stem>.migrate` (unix transport) and
+ * `<stem>.incoming.json`. QEMU outlives the agent; the driver finds it again by these files.
+ *
+ * A migration, as the orchestrator runs it:
+ *   destination `prepareIncoming` — start the same machine with `-incoming defer` and its TAP
+ *       (which the agent then attaches to the guest link), `migrate-incoming URI`;
+ *   source `migrate` — `migrate URI` over QMP, follow `query-migrate` and the STOP / MIGRATION
+ *       events, report QEMU's own downtime and total time;
+ *   source `discardGuest` (release) — `quit` the source QEMU, left paused in `postmigrate`;
+ *   destination `discardGuest` (rollback) — `quit` the incoming QEMU that never got the guest.
+ *
+ * The two command lines are identical except the backends (command-line.ts).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from '../../ports/clock.js';
+import type { HypervisorPort, IncomingMigration, IncomingOptions, MigrateOptions, MigrationProgress, MigrationResult } from '../../ports/hypervisor.js';
+import { silentLogger, type Logger } from '../../ports/log.js';
+import { KeyedQueue } from '../../core/keyed-queue.js';
+import { parseQemuGuestFile, type QemuGuestDefinitionInput } from '../../config/hypervisor-config.js';
+import { systemClock } from '../system-clock.js';
+import { HypervisorError, HypervisorTimeoutError } from '../hypervisor/errors.js';
+import { processAlive, processMentions, readPidfile, stopProcess, waitForExit } from '../hypervisor/process.js';
+import { DEFAULT_GUEST_DEFINITION, qemuArgs, qemuGuestPaths, type QemuGuestDefinition, type QemuGuestPaths } from './command-line.js';
+import { QmpClient, QmpError, type QmpEvent } from './qmp.js';
+
+export type QemuIncomingTransport = { readonly transport: 'unix' } | { readonly transport: 'tcp'; readonly address: string; readonly ports: readonly [number, number] };
+
+export interface QemuDriverOptions {
+  readonly stateDir: string;
+  /** Per-guest definition files `<encodeURIComponent(id)>.json` (default `<stateDir>/guests`). */
+  readonly guestsDir?: string;
+  /** Definitions from the agent config, by guest id (win over files). */
+  readonly guests?: Readonly<Record<string, QemuGuestDefinitionInput>>;
+  readonly defaults?: QemuGuestDefinitionInput;
+  readonly binary?: string;
+  readonly incoming?: QemuIncomingTransport;
+  readonly maxBandwidthMiBs?: number;
+  readonly downtimeLimitMs?: number;
+  readonly migrateTimeoutMs?: number;
+  readonly startTimeoutMs?: number;
+  /** Run QEMU through this prefix (the lab: `ip netns exec <host>`); QEMU daemonizes either way. */
+  readonly spawnPrefix?: readonly string[];
+  /** Whether an interface exists on this host (default: rtnetlink in this namespace). */
+  readonly linkExists?: (ifname: string) => Promise<boolean>;
+  /** Poll interval of `query-migrate` (default 50 ms). */
+  readonly pollMs?: number;
+  readonly clock?: Clock;
+  readonly log?: Logger;
+}
+
+/** QEMU's run state (`query-status`), or `absent` when no QEMU of the guest runs here. */
+export type QemuRunState = 'absent' | 'unresponsive' | string;
+
+/** Run states in which the guest lives on this host (everything but waiting for or having given it away). */
+const NOT_HERE = new Set(['absent', 'inmigrate', 'postmigrate', 'prelaunch', 'shutdown', 'unresponsive']);
+
+export function runsInState(state: QemuRunState): boolean {
+  return !NOT_HERE.has(state);
+}
+
+interface MigrateInfo {
+  status?: string;
+  'total-time'?: number;
+  downtime?: number;
+  'expected-downtime'?: number;
+  'setup-time'?: number;
+  'error-desc'?: string;
+  ram?: { transferred?: number; total?: number; remaining?: number };
+}
+
+interface IncomingRecord {
+  readonly guest: string;
+  readonly uri: string;
+  readonly pid: number;
+  readonly startedAt: string;
+}
+
+export class QemuDriver implements HypervisorPort {
+  readonly name = 'qemu';
+  readonly #opts: QemuDriverOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #queue = new KeyedQueue();
+  /** QMP connections kept open to incoming QEMUs, to see their RESUME at once. */
+  readonly #incoming = new Map<string, QmpClient>();
+  #rtnl: { linkByName(n: string): Promise<unknown>; close(): void } | null = null;
+
+  constructor(opts: QemuDriverOptions) {
+    this.#opts = opts;
+    this.#clock = opts.clock ?? systemClock;
+    this.#log = opts.log ?? silentLogger;
+  }
+
+  get stateDir(): string {
+    return this.#opts.stateDir;
+  }
+
+  get guestsDir(): string {
+    return this.#opts.guestsDir ?? join(this.#opts.stateDir, 'guests');
+  }
+
+  paths(guest: string): QemuGuestPaths {
+    return qemuGuestPaths(this.#opts.stateDir, guest);
+  }
+
+  /** The guest's machine: built-in defaults ← config defaults ← its file ← config guests[id]. */
+  definition(guest: string): QemuGuestDefinition {
+    const file = join(this.guestsDir, `${encodeURIComponent(guest)}.json`);
+    let fromFile: QemuGuestDefinitionInput = {};
+    if (existsSync(file)) {
+      const { id, ...rest } = parseQemuGuestFile(JSON.parse(readFileSync(file, 'utf8')), file);
+      if (id !== guest) throw new HypervisorError(`${file} describes guest ${id}, not ${guest}`);
+      fromFile = rest;
+    }
+    const def: QemuGuestDefinition = { ...DEFAULT_GUEST_DEFINITION, ...this.#opts.defaults, ...fromFile, ...this.#opts.guests?.[guest] };
+    if (!def.kernel && def.disks.length === 0) {
+      throw new HypervisorError(`no QEMU definition for guest ${guest}: give it a kernel or disks (hypervisor.qemu.guests in the agent config, or ${file})`);
+    }
+    return def;
+  }
+
+  /** The argv (binary first) of the guest's QEMU on this host. */
+  commandLine(guest: string, role: { incoming: boolean }): string[] {
+    return [this.#opts.binary ?? 'qemu-system-x86_64', ...qemuArgs(guest, this.definition(guest), this.paths(guest), role)];
+  }
+
+  /** The guest's TAP when it exists on this host (the guest links attach it), else null. */
+  async guestInterface(guest: string): Promise<string | null> {
+    const name = this.paths(guest).stem;
+    return (await this.#linkExists(name)) ? name : null;
+  }
+
+  /** QEMU's run state for the guest here, or `absent`. */
+  state(guest: string): Promise<QemuRunState> {
+    return this.#queue.run(guest, () => this.#state(guest));
+  }
+
+  async guests(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = readdirSync(this.#opts.stateDir).filter((n) => n.endsWith('.pid'));
+    } catch {
+      return [];
+    }
+    const out: string[] = [];
+    for (const n of names) {
+      const pid = readPidfile(join(this.#opts.stateDir, n));
+      const guest = pid === null ? null : guestOfProcess(pid);
+      if (guest && runsInState(await this.state(guest))) out.push(guest);
+    }
+    return out.sort();
+  }
+
+  async runsHere(guest: string): Promise<boolean> {
+    return runsInState(await this.state(guest));
+  }
+
+  /** Boot the guest on this host (not a migration). Resolves with QEMU's pid; joins a running one. */
+  start(guest: string): Promise<{ pid: number; state: QemuRunState }> {
+    return this.#queue.run(guest, async () => {
+      const st = await this.#state(guest);
+      if (runsInState(st)) return { pid: readPidfile(this.paths(guest).pidfile)!, state: st };
+      if (st !== 'absent') await this.#quit(guest);
+      const pid = await this.#spawn(guest, false);
+      const client = await this.#connect(guest);
+      try {
+        const s = await client.execute<{ status: string }>('query-status');
+        this.#log.info({ guest, pid, status: s.status }, 'qemu guest started');
+        return { pid, state: s.status };
+      } finally {
+        client.close();
+      }
+    });
+  }
+
+  /** Power the guest off here (QMP quit), whatever its state. */
+  stop(guest: string): Promise<void> {
+    return this.#queue.run(guest, () => this.#quit(guest));
+  }
+
+  /**
+   * Start the guest's QEMU here with `-incoming defer` and listen for its migration stream.
+   * The QMP connection stays open until QEMU reports RESUME (then `onResumed`), so the agent
+   * learns of the arrival without polling. Idempotent: a QEMU already waiting is reused.
+   */
+  prepareIncoming(guest: string, opts: IncomingOptions = {}): Promise<IncomingMigration | null> {
+    return this.#queue.run(guest, async () => {
+      const paths = this.paths(guest);
+      const st = await this.#state(guest);
+      if (runsInState(st)) return null;
+      if (st === 'inmigrate') {
+        const rec = readIncoming(paths.incomingRecord);
+        if (rec && rec.pid === readPidfile(paths.pidfile)) {
+          if (!this.#incoming.has(guest)) this.#watchIncoming(guest, await this.#connect(guest), opts);
+          return { uri: rec.uri };
+        }
+      }
+      if (st !== 'absent') await this.#quit(guest); // a leftover (postmigrate, stale incoming)
+      const pid = await this.#spawn(guest, true);
+      const client = await this.#connect(guest);
+      try {
+        await client.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+        const uri = await this.#listen(client, guest, paths);
+        const rec: IncomingRecord = { guest, uri, pid, startedAt: new Date(this.#clock.now()).toISOString() };
+        writeFileSync(paths.incomingRecord, `${JSON.stringify(rec)}\n`);
+        this.#watchIncoming(guest, client, opts);
+        this.#log.info({ guest, pid, uri }, 'qemu incoming guest ready');
+        return { uri };
+      } catch (e) {
+        client.close();
+        await this.#quit(guest);
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * At agent start: quit QEMUs left in `postmigrate` (their guest completed a migration away, but
+   * the release step never ran, e.g. the agent died). Incoming QEMUs are left alone: a migration
+   * may still be on its way to them. Returns the guests cleaned up.
+   */
+  async removeLeftovers(): Promise<string[]> {
+    const done: string[] = [];
+    for (const n of safeReaddir(this.#opts.stateDir).filter((f) => f.endsWith('.pid'))) {
+      const pid = readPidfile(join(this.#opts.stateDir, n));
+      const guest = pid === null ? null : guestOfProcess(pid);
+      if (!guest) continue;
+      await this.#queue.run(guest, async () => {
+        if ((await this.#state(guest)) !== 'postmigrate') return;
+        await this.#quit(guest);
+        done.push(guest);
+      });
+    }
+    if (done.length) this.#log.info({ guests: done }, 'quit QEMUs left after completed migrations');
+    return done;
+  }
+
+  discardGuest(guest: string): Promise<void> {
+    return this.#queue.run(guest, async () => {
+      const st = await this.#state(guest);
+      if (runsInState(st)) {
+        this.#log.warn({ guest, state: st }, 'not discarding a guest that runs here');
+        return;
+      }
+      await this.#quit(guest);
+    });
+  }
+
+  migrate(guest: string, targetHost: string, onProgress: (p: MigrationProgress) => void, opts: MigrateOptions = {}): Promise<MigrationResult> {
+    return this.#queue.run(guest, async () => {
+      const uri = opts.incoming;
+      if (!uri) throw new HypervisorError(`migration of ${guest} to ${targetHost}: the destination prepared no incoming QEMU (is ${targetHost} running the qemu driver?)`);
+      const st = await this.#state(guest);
+      if (!runsInState(st)) throw new HypervisorError(`guest ${guest} does not run on this host (QEMU state: ${st})`);
+      const client = await this.#connect(guest);
+      try {
+        return await this.#migrate(client, guest, targetHost, uri, onProgress);
+      } finally {
+        client.close();
+      }
+    });
+  }
+
+  close(): void {
+    for (const c of this.#incoming.values()) c.close();
+    this.#incoming.clear();
+    this.#rtnl?.close();
+    this.#rtnl = null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  async #migrate(client: QmpClient, guest: string, targetHost: string, uri: string, onProgress: (p: MigrationProgress) => void): Promise<MigrationResult> {
+    const timeoutMs = this.#opts.migrateTimeoutMs ?? 120_000;
+    const pollMs = this.#opts.pollMs ?? 50;
+    await client.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+    const params: Record<string, number> = {};
+    if (this.#opts.maxBandwidthMiBs !== undefined) params['max-bandwidth'] = Math.round(this.#opts.maxBandwidthMiBs * 1024 * 1024);
+    if (this.#opts.downtimeLimitMs !== undefined) params['downtime-limit'] = this.#opts.downtimeLimitMs;
+    if (Object.keys(params).length) await client.execute('migrate-set-parameters', params);
+
+    let pausedAt: number | null = null;
+    let eventStatus: string | null = null;
+    let wake: (() => void) | null = null;
+    const off = client.onEvent((e: QmpEvent) => {
+      if (e.event === 'STOP' && pausedAt === null) {
+        pausedAt = e.at;
+        onProgress({ phase: 'paused', at: e.at });
+      } else if (e.event === 'MIGRATION' && typeof e.data.status === 'string') {
+        eventStatus = e.data.status;
+        if (eventStatus === 'completed' || eventStatus === 'failed' || eventStatus === 'cancelled') wake?.();
+      }
+    });
+    // Poll query-migrate for progress, but wake at once on the MIGRATION event that ends it.
+    const nap = () =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(done, pollMs);
+        function done() {
+          clearTimeout(t);
+          wake = null;
+          resolve();
+        }
+        wake = done;
+      });
+    try {
+      const t0 = this.#clock.now();
+      onProgress({ phase: 'setup', at: t0 });
+      this.#log.info({ guest, to: targetHost, uri }, 'qemu live migration starting');
+      try {
+        await client.execute('migrate', { uri });
+      } catch (e) {
+        throw new HypervisorError(`live migration of ${guest} to ${targetHost} (${uri}) was refused: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      let info: MigrateInfo = {};
+      for (;;) {
+        info = await client.execute<MigrateInfo>('query-migrate');
+        const status = info.status ?? eventStatus ?? 'none';
+        if (status === 'completed' || status === 'failed' || status === 'cancelled') break;
+        if (status === 'active' && info.ram?.total) {
+          onProgress({ phase: 'copying', fraction: Math.min(1, (info.ram.transferred ?? 0) / info.ram.total), at: this.#clock.now() });
+        }
+        if (this.#clock.now() - t0 > timeoutMs) {
+          await client.execute('migrate_cancel').catch(() => undefined);
+          await this.#ensureRunning(client, guest);
+          throw new HypervisorTimeoutError(`live migration of ${guest} to ${targetHost} did not complete within ${timeoutMs} ms; cancelled, the guest keeps running here`);
+        }
+        await nap();
+      }
+      const endedAt = this.#clock.now();
+      if (info.status !== 'completed') {
+        const why = info['error-desc'] ?? info.status ?? 'unknown error';
+        await this.#ensureRunning(client, guest);
+        throw new HypervisorError(`live migration of ${guest} to ${targetHost} failed: ${why}; the guest keeps running here`);
+      }
+      // QEMU 7.2 sets `completed` before it computes the times: ask again until they are there.
+      for (let i = 0; i < 200 && !(info['total-time'] ?? 0); i++) {
+        await sleep(5);
+        info = await client.execute<MigrateInfo>('query-migrate');
+      }
+      const downtimeMs = info.downtime ?? 0;
+      const totalMs = info['total-time'] || endedAt - t0;
+      const paused = pausedAt ?? endedAt - downtimeMs;
+      const resumedAt = paused + downtimeMs;
+      if (pausedAt === null) onProgress({ phase: 'paused', at: paused }); // no STOP event seen
+      onProgress({ phase: 'resumed', at: resumedAt });
+      onProgress({ phase: 'completed', fraction: 1, at: endedAt });
+      this.#log.info({ guest, to: targetHost, totalMs, downtimeMs, setupMs: info['setup-time'] ?? null }, 'qemu live migration completed');
+      return { totalMs, downtimeMs, resumedAt };
+    } finally {
+      off();
+    }
+  }
+
+  #watchIncoming(guest: string, client: QmpClient, opts: IncomingOptions): void {
+    this.#incoming.set(guest, client);
+    const off = client.onEvent((e) => {
+      if (e.event !== 'RESUME') return;
+      off();
+      if (this.#incoming.get(guest) === client) this.#incoming.delete(guest);
+      client.close();
+      this.#log.info({ guest, resumedAt: e.at }, 'qemu guest resumed here');
+      opts.onResumed?.(e.at);
+    });
+    client.onClose(() => {
+      if (this.#incoming.get(guest) === client) this.#incoming.delete(guest);
+    });
+  }
+
+  /** After a failed or cancelled migration QEMU normally resumes the source itself; make sure. */
+  async #ensureRunning(client: QmpClient, guest: string): Promise<void> {
+    try {
+      const s = await client.execute<{ status: string }>('query-status');
+      if (s.status === 'paused' || s.status === 'postmigrate' || s.status === 'finish-migrate') {
+        this.#log.warn({ guest, status: s.status }, 'source paused after a failed migration; resuming it');
+        await client.execute('cont');
+      }
+    } catch (e) {
+      this.#log.error({ guest, err: String(e) }, 'could not check the source after a failed migration');
+    }
+  }
+
+  async #listen(client: QmpClient, guest: string, paths: QemuGuestPaths): Promise<string> {
+    const t = this.#opts.incoming ?? { transport: 'unix' as const };
+    if (t.transport === 'unix') {
+      rmSync(paths.migrationSocket, { force: true });
+      const uri = `unix:${paths.migrationSocket}`;
+      await client.execute('migrate-incoming', { uri });
+      return uri;
+    }
+    const taken = new Set<number>();
+    for (const n of safeReaddir(this.#opts.stateDir).filter((f) => f.endsWith('.incoming.json'))) {
+      const rec = readIncoming(join(this.#opts.stateDir, n));
+      const port = rec ? Number(/:(\d+)$/.exec(rec.uri)?.[1]) : NaN;
+      if (rec && rec.guest !== guest && processAlive(rec.pid) && Number.isInteger(port)) taken.add(port);
+    }
+    const host = t.address.includes(':') ? `[${t.address}]` : t.address;
+    let last: unknown = null;
+    for (let port = t.ports[0]; port <= t.ports[1]; port++) {
+      if (taken.has(port)) continue;
+      const uri = `tcp:${host}:${port}`;
+      try {
+        await client.execute('migrate-incoming', { uri });
+        return uri;
+      } catch (e) {
+        last = e;
+        if (!(e instanceof QmpError) || !/in use|bind/i.test(e.message)) break;
+      }
+    }
+    throw new HypervisorError(`guest ${guest}: no incoming migration port in ${t.ports[0]}–${t.ports[1]} on ${t.address}: ${last instanceof Error ? last.message : 'all taken'}`);
+  }
+
+  async #state(guest: string): Promise<QemuRunState> {
+    const paths = this.paths(guest);
+    const pid = readPidfile(paths.pidfile);
+    if (pid === null || !processAlive(pid) || !processMentions(pid, paths.qmp)) return 'absent';
+    const open = this.#incoming.get(guest);
+    if (open && !open.closed) {
+      try {
+        return (await open.execute<{ status: string }>('query-status', undefined, { timeoutMs: 3000 })).status;
+      } catch (e) {
+        this.#log.warn({ guest, pid, err: String(e) }, 'incoming qemu does not answer on QMP');
+        return 'unresponsive';
+      }
+    }
+    try {
+      const client = await QmpClient.connect(paths.qmp, { timeoutMs: 3000 });
+      try {
+        const status = (await client.execute<{ status: string }>('query-status')).status;
+        if (runsInState(status)) rmSync(paths.incomingRecord, { force: true }); // it arrived
+        return status;
+      } finally {
+        client.close();
+      }
+    } catch (e) {
+      this.#log.warn({ guest, pid, err: String(e) }, 'qemu does not answer on QMP');
+      return 'unresponsive';
+    }
+  }
+
+  async #spawn(guest: string, incoming: boolean): Promise<number> {
+    const paths = this.paths(guest);
+    mkdirSync(this.#opts.stateDir, { recursive: true, mode: 0o700 });
+    for (const f of [paths.pidfile, paths.qmp, paths.migrationSocket, paths.incomingRecord]) rmSync(f, { force: true });
+    const argv = this.commandLine(guest, { incoming });
+    const full = [...(this.#opts.spawnPrefix ?? []), ...argv];
+    const timeoutMs = this.#opts.startTimeoutMs ?? 15_000;
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+      let err = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new HypervisorTimeoutError(`QEMU for guest ${guest} did not daemonize within ${timeoutMs} ms: ${err.trim()}`));
+      }, timeoutMs);
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new HypervisorError(`cannot run ${full[0]}: ${e.code ?? e.message}${e.code === 'ENOENT' ? ' (apt-get install qemu-system-x86)' : ''}`));
+      });
+      // `close`: the daemonizing parent has exited and the daemon has let go of stderr.
+      child.on('close', (c) => {
+        clearTimeout(timer);
+        resolve({ code: c, stderr: err });
+      });
+    });
+    if (code !== 0) throw new HypervisorError(`QEMU for guest ${guest} failed to start (exit ${code}): ${stderr.trim().split('\n').slice(-3).join('; ')}`);
+    const pid = readPidfile(paths.pidfile);
+    if (pid === null || !processAlive(pid)) throw new HypervisorError(`QEMU for guest ${guest} exited right after starting: ${stderr.trim() || 'no message'} (serial log ${paths.serial})`);
+    return pid;
+  }
+
+  async #connect(guest: string): Promise<QmpClient> {
+    const paths = this.paths(guest);
+    const end = this.#clock.now() + (this.#opts.startTimeoutMs ?? 15_000);
+    for (;;) {
+      try {
+        return await QmpClient.connect(paths.qmp, { timeoutMs: 5000 });
+      } catch (e) {
+        if (this.#clock.now() > end) throw new HypervisorError(`guest ${guest}: ${e instanceof Error ? e.message : String(e)}`);
+        await sleep(50);
+      }
+    }
+  }
+
+  /** Stop the guest's QEMU (QMP `quit`, else signals by its pidfile) and remove its files. */
+  async #quit(guest: string): Promise<void> {
+    const paths = this.paths(guest);
+    const pid = readPidfile(paths.pidfile);
+    const open = this.#incoming.get(guest);
+    this.#incoming.delete(guest);
+    if (pid !== null && processAlive(pid) && processMentions(pid, paths.qmp)) {
+      try {
+        const client = open && !open.closed ? open : await QmpClient.connect(paths.qmp, { timeoutMs: 2000 });
+        await client.execute('quit', undefined, { timeoutMs: 2000 }).catch(() => undefined);
+        client.close();
+      } catch {
+        /* not answering: signals below */
+      }
+      if (!(await waitForExit(pid, 3000))) await stopProcess(pid);
+      this.#log.info({ guest, pid }, 'qemu stopped');
+    }
+    open?.close();
+    for (const f of [paths.pidfile, paths.qmp, paths.migrationSocket, paths.incomingRecord]) rmSync(f, { force: true });
+  }
+
+  async #linkExists(name: string): Promise<boolean> {
+    if (this.#opts.linkExists) return this.#opts.linkExists(name);
+    if (!this.#rtnl) {
+      const { Rtnl } = await import('../linux/rtnl.js');
+      this.#rtnl = Rtnl.open();
+    }
+    return (await this.#rtnl.linkByName(name)) !== null;
+  }
+}
+
+/** The guest id of a QEMU process we started (`-name guest=<id>`), or null. */
+export function guestOfProcess(pid: number): string | null {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const i = argv.indexOf('-name');
+    const v = i >= 0 ? argv[i + 1] : undefined;
+    return v?.startsWith('guest=') ? v.slice(6).replace(/,,/g, ',') : null;
+  } catch {
+    return null;
+  }
+}
+
+function readIncoming(path: string): IncomingRecord | null {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as IncomingRecord;
+  } catch {
+    return null;
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

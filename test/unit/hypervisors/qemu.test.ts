@@ -1,0 +1,159 @@
+/**
+ * The qemu driver against a fake QEMU (QMP server + a stand-in process): the shared hypervisor
+ * contract, the QMP conversation it has, QEMU 7.2's completion quirk, and the command line.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QemuDriver } from '../../../src/platform/qemu/driver.js';
+import { QmpClient, QmpError } from '../../../src/platform/qemu/qmp.js';
+import { defaultGuestMac, migrationRelevantArgs, qemuArgs, qemuGuestPaths, DEFAULT_GUEST_DEFINITION } from '../../../src/platform/qemu/command-line.js';
+import { guestPortName } from '../../../src/core/guest-link-identity.js';
+import { hypervisorContract } from './contract.js';
+import { FakeQemu } from './fake-qmp.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+const scratch = () => {
+  const d = mkdtempSync(join(tmpdir(), 'roam6-qemu-'));
+  dirs.push(d);
+  return d;
+};
+const GUEST = 'g1@tenant.example';
+const driverFor = (stateDir: string) =>
+  new QemuDriver({ stateDir, guests: { [GUEST]: { kernel: '/boot/vmlinuz' } }, migrateTimeoutMs: 1500, startTimeoutMs: 1000, linkExists: async () => true, pollMs: 20 });
+
+hypervisorContract('qemu', async (scenario) => {
+  const dir = scratch();
+  const fakes = scenario === 'unavailable'
+    ? [new FakeQemu(dir, GUEST, 'ok', 'running', { serve: false })] // QEMU runs, its QMP does not answer
+    : [new FakeQemu(dir, GUEST, scenario === 'hang' ? 'hang' : scenario), new FakeQemu(dir, 'arriving@tenant.example', 'ok', 'inmigrate')];
+  const driver = driverFor(dir);
+  return {
+    driver,
+    guest: GUEST,
+    listed: [GUEST],
+    unknown: 'g9@tenant.example',
+    target: 'host-b',
+    migrateOptions: { incoming: `unix:${dir}/dest.migrate` },
+    failureText: /Unable to write to socket: Connection reset by peer/,
+    unavailableText: /does not run on this host \(QEMU state: unresponsive\)/,
+    unavailableCall: (d) => d.migrate(GUEST, 'host-b', () => {}, { incoming: `unix:${dir}/dest.migrate` }),
+    hangBoundMs: 3000,
+    hungGone: () => fakes[0]!.commands.some((c) => c.execute === 'migrate_cancel') && fakes[0]!.status === 'running',
+    cleanup: () => {
+      driver.close();
+      for (const f of fakes) f.stop();
+    },
+  };
+});
+
+describe('qemu driver: the QMP conversation', () => {
+  it('negotiates, turns on migration events, sends migrate to the incoming URI and waits out the 7.2 completion quirk', async () => {
+    const dir = scratch();
+    const fake = new FakeQemu(dir, GUEST, 'ok');
+    const d = new QemuDriver({ stateDir: dir, guests: { [GUEST]: { kernel: '/boot/vmlinuz' } }, maxBandwidthMiBs: 256, downtimeLimitMs: 100, linkExists: async () => true, pollMs: 20 });
+    try {
+      const r = await d.migrate(GUEST, 'host-b', () => {}, { incoming: 'unix:/var/lib/roam6/qemu/r6v.migrate' });
+      expect(r).toMatchObject({ totalMs: 187, downtimeMs: 31 });
+      const cmds = fake.commands.map((c) => c.execute);
+      expect(cmds.slice(0, 2)).toEqual(['qmp_capabilities', 'query-status']);
+      expect(fake.commands).toContainEqual({ execute: 'migrate-set-capabilities', arguments: { capabilities: [{ capability: 'events', state: true }] } });
+      expect(fake.commands).toContainEqual({ execute: 'migrate-set-parameters', arguments: { 'max-bandwidth': 256 * 1024 * 1024, 'downtime-limit': 100 } });
+      expect(fake.commands).toContainEqual({ execute: 'migrate', arguments: { uri: 'unix:/var/lib/roam6/qemu/r6v.migrate' } });
+      expect(cmds.at(-1)).toBe('query-migrate');
+      // the source stays in postmigrate until release discards it
+      expect(fake.status).toBe('postmigrate');
+      await d.discardGuest(GUEST);
+      expect(fake.commands.at(-1)!.execute).toBe('quit');
+    } finally {
+      d.close();
+      fake.stop();
+    }
+  });
+
+  it('refuses to migrate without the destination\'s incoming URI, and never discards a running guest', async () => {
+    const dir = scratch();
+    const fake = new FakeQemu(dir, GUEST, 'ok');
+    const d = driverFor(dir);
+    try {
+      await expect(d.migrate(GUEST, 'host-b', () => {})).rejects.toThrow(/prepared no incoming QEMU/);
+      await d.discardGuest(GUEST);
+      expect(fake.commands.some((c) => c.execute === 'quit')).toBe(false);
+      expect(await d.runsHere(GUEST)).toBe(true);
+      expect(await d.guestInterface(GUEST)).toBe(guestPortName(GUEST));
+    } finally {
+      d.close();
+      fake.stop();
+    }
+  });
+
+  it('QmpClient: command errors carry the QMP class; events carry QEMU\'s timestamp', async () => {
+    const dir = scratch();
+    const fake = new FakeQemu(dir, GUEST, 'ok');
+    const c = await QmpClient.connect(qemuGuestPaths(dir, GUEST).qmp);
+    try {
+      expect(c.greeting.version.qemu).toEqual({ major: 7, minor: 2, micro: 0 });
+      const err = await c.execute('no-such-command').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(QmpError);
+      expect((err as QmpError).errorClass).toBe('CommandNotFound');
+      const stop = c.waitForEvent((e) => e.event === 'STOP', 2000);
+      await c.execute('migrate', { uri: 'unix:/nowhere' });
+      const e = await stop;
+      expect(Math.abs(e.at - Date.now())).toBeLessThan(2000);
+    } finally {
+      c.close();
+      fake.stop();
+    }
+    await expect(QmpClient.connect(join(dir, 'missing.qmp'), { timeoutMs: 500 })).rejects.toThrow(/ENOENT \(is QEMU running\?\)/);
+  });
+});
+
+describe('qemu driver: leftovers at agent start', () => {
+  it('quits QEMUs left in postmigrate, leaves running and incoming ones alone', async () => {
+    const dir = scratch();
+    const left = new FakeQemu(dir, 'left@tenant.example', 'ok', 'postmigrate');
+    const running = new FakeQemu(dir, GUEST, 'ok', 'running');
+    const arriving = new FakeQemu(dir, 'arriving@tenant.example', 'ok', 'inmigrate');
+    const d = driverFor(dir);
+    try {
+      expect(await d.removeLeftovers()).toEqual(['left@tenant.example']);
+      expect(left.commands.at(-1)!.execute).toBe('quit');
+      for (const f of [running, arriving]) expect(f.commands.some((c) => c.execute === 'quit')).toBe(false);
+      expect(await d.guests()).toEqual([GUEST]);
+    } finally {
+      d.close();
+      for (const f of [left, running, arriving]) f.stop();
+    }
+  });
+});
+
+describe('qemu driver: the command line', () => {
+  const paths = (host: string) => qemuGuestPaths(`/var/lib/roam6/qemu-${host}`, GUEST);
+  const def = { ...DEFAULT_GUEST_DEFINITION, kernel: '/var/tmp/img/vmlinuz', initrd: '/var/tmp/img/initramfs.gz', append: 'console=ttyS0' };
+
+  it('source and destination differ only in their backends', () => {
+    const src = qemuArgs(GUEST, def, paths('a'), { incoming: false });
+    const dst = qemuArgs(GUEST, def, paths('b'), { incoming: true });
+    expect(migrationRelevantArgs(dst)).toEqual(migrationRelevantArgs(src));
+    expect(dst.slice(-2)).toEqual(['-incoming', 'defer']);
+    expect(src).not.toContain('-incoming');
+  });
+
+  it('the TAP is the guest port name, the MAC is the same on every host, TCG unless told otherwise', () => {
+    const args = qemuArgs(GUEST, def, paths('a'), { incoming: false });
+    expect(args).toContain(`tap,id=n0,ifname=${guestPortName(GUEST)},script=no,downscript=no,vhost=off`);
+    expect(args).toContain(`virtio-net-pci,netdev=n0,mac=${defaultGuestMac(GUEST)},id=nic0`);
+    expect(defaultGuestMac(GUEST)).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
+    expect(args.join(' ')).toContain('-machine pc-i440fx-7.2 -accel tcg -cpu qemu64 -m 128 -smp 1');
+    expect(args).toContain('-daemonize');
+  });
+
+  it('a guest without a kernel or disks has no definition', () => {
+    const d = new QemuDriver({ stateDir: scratch() });
+    expect(() => d.definition('nobody@x')).toThrow(/no QEMU definition for guest nobody@x/);
+  });
+});

@@ -18,7 +18,7 @@
  *     time goes (CPU seconds per process, the orchestrator's per-phase timings).
  *
  *   node dist/bench/migrate.js [--only gap,overhead,rebalance] [--migrations 20]
- *        [--overhead-rounds 10] [--guests 1000] [--concurrency 8,32]
+ *        [--overhead-rounds 10] [--guests 1000] [--concurrency 8,32] [--render-only]
  *
  * A partial run (--only) keeps the other phases' results from docs/bench/migrate.json.
  */
@@ -672,6 +672,10 @@ ${rows.join('\n')}
 function renderRebalance(r: RebalanceResult): string {
   const rows: string[] = [];
   rows.push(`| lab up with ${r.guests} guests (namespaces, enrol, activate) | ${r.labUpSeconds.toFixed(1)} s | | |`);
+  const first = r.runs[0];
+  const dst = first ? `agent ${first.to}` : '';
+  const grew = first ? (r.rssMiB.after[0]?.[dst] ?? NaN) - (r.rssMiB.before[dst] ?? NaN) : NaN;
+  if (Number.isFinite(grew)) rows.push(`| the ${dst}'s RSS growth per arriving guest (first run: ${r.rssMiB.before[dst]} → ${r.rssMiB.after[0]?.[dst]} MiB) | ${((grew * 1024) / r.guests).toFixed(0)} KiB | | |`);
   for (const x of r.runs) {
     const ok = x.summary && x.summary.failed === 0 && x.summary.moved === r.guests;
     rows.push(`| **${r.guests}-guest rebalance ${x.from}→${x.to}, --concurrency ${x.concurrency}** (wall, CLI start → exit) | **${x.wallSeconds.toFixed(1)} s**, ${x.summary?.moved ?? '?'} moved, ${x.summary?.failed ?? '?'} failed | < 60 s | ${(60 / x.wallSeconds).toFixed(2)}× ${ok ? '' : '(failures!)'} |`);
@@ -724,7 +728,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench:migrate needs root (network namespaces)');
   const prevFile = join(ROOT, 'docs/bench/migrate.json');
   let res: Results = {};
-  if (ONLY.size < 3 && existsSync(prevFile)) {
+  if ((ONLY.size < 3 || process.argv.includes('--render-only')) && existsSync(prevFile)) {
     try {
       res = (JSON.parse(readFileSync(prevFile, 'utf8')) as { results: Results }).results ?? {};
     } catch {
@@ -733,6 +737,10 @@ async function main(): Promise<void> {
   }
   res.runs ??= {};
   const t0 = Date.now();
+  if (process.argv.includes('--render-only')) {
+    writeSection('migrate', 'Live migration: mobility-added gap, queue overhead, 1,000-guest rebalance', 'npm run bench:migrate', render(res), res);
+    return;
+  }
   if (ONLY.has('gap') || ONLY.has('overhead')) {
     say(`small lab (2 guests) and the one-segment baseline (load ${load()})`);
     const lab = await labUp({ name: LAB, guests: 2 });

@@ -39,6 +39,8 @@ import { GuestOrder, queryBindings, recentMoves, type SortKey } from './binding-
 import { EventHub, EVENT_TYPES, type EventHubOptions, type StreamEventData, type StreamEventType } from './event-stream.js';
 import { HostMap, withTimeout, type HostSource } from './host-map.js';
 import { AccessPolicy } from './access.js';
+import { registerMigrationRoutes } from './migrations-routes.js';
+import type { Orchestration } from '../orchestrator/runtime.js';
 import { createHaMetrics } from './metrics.js';
 import { loadWebAssets } from './web-assets.js';
 import {
@@ -88,6 +90,8 @@ export interface ApiComponents {
   readonly migrations?: { recent(guest: string): Promise<readonly MigrationSummary[]> };
   /** Round trip to Redis, for readiness. */
   readonly redisPing?: () => Promise<unknown>;
+  /** When given, POST /api/v1/migrations and friends drive the orchestrator's queue. */
+  readonly orchestration?: Orchestration;
 }
 
 interface ListQuery {
@@ -175,6 +179,8 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
+
+  if (c.orchestration) registerMigrationRoutes(app, c.orchestration, access);
 
   const r400 = { 400: errorSchema };
   const tags = (t: string) => [t];

@@ -25,6 +25,7 @@ import { RedisHostRegistry } from '../platform/redis/host-registry.js';
 import { MigrationOutcomes } from '../orchestrator/outcomes.js';
 import { guestDirectoryFor } from './guest-directories.js';
 import { listenMh } from './mh-listener.js';
+import { Orchestration } from '../orchestrator/runtime.js';
 
 export interface HaDaemon {
   readonly config: HaConfig;
@@ -104,6 +105,8 @@ export async function startHaDaemon(configFile: string): Promise<HaDaemon> {
     // Operator views: CoA → host from the heartbeats, handover numbers from finished migrations.
     const outcomes = redis ? new MigrationOutcomes(redis.client) : undefined;
     if (outcomes) stack.push(() => outcomes.close());
+    const orchestration = redis ? new Orchestration(redis) : undefined;
+    if (orchestration) stack.push(() => orchestration.close());
     const api = await startApi(
       { listen: config.api.listen, ...(token ? { token } : {}), readNetworks: config.api.readNetworks, startedAt: Date.now() },
       {
@@ -112,6 +115,7 @@ export async function startHaDaemon(configFile: string): Promise<HaDaemon> {
         clock: systemClock,
         ...(redis ? { hosts: new RedisHostRegistry(redis.client), redisPing: () => redis!.client.ping() } : {}),
         ...(outcomes ? { migrations: outcomes } : {}),
+        ...(orchestration ? { orchestration } : {}),
       },
     );
     stack.push(() => api.close());

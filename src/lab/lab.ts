@@ -97,6 +97,8 @@ export interface LabState {
   readonly commands: Record<string, { ns: string | null; cmd: string; args: string[] }>;
   readonly redisUrl: string;
   readonly haApi: string;
+  /** Bearer token for the HA API's write operations (DELETE bindings, POST migrations). */
+  readonly haToken: string;
   readonly agentApis: Record<LabHost, string>;
   readonly guests: LabGuest[];
   readonly startedAt: string;
@@ -175,6 +177,7 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     commands: {},
     redisUrl: `unix://${join(dir, 'redis.sock')}`,
     haApi: `unix:${join(dir, 'ha.sock')}`,
+    haToken: randomBytes(24).toString('hex'),
     agentApis: { 'host-a': `unix:${join(dir, 'agent-host-a.sock')}`, 'host-b': `unix:${join(dir, 'agent-host-b.sock')}` },
     guests: [],
     startedAt: new Date().toISOString(),
@@ -260,7 +263,7 @@ function haConfig(s: LabState) {
     replayProtection: { requireTimestamp: true, windowMs: 7000 },
     rateLimit: { perSec: 100, burst: 200 },
     dataplane: { backend: 'kernel' },
-    api: { listen: s.haApi },
+    api: { listen: s.haApi, token: s.haToken },
     redis: { url: s.redisUrl },
   };
 }

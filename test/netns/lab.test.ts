@@ -169,4 +169,24 @@ describe.skipIf(!canUseNetns)('roam6 lab: migrations through the queue, and faul
     expect(ok.status, ok.stderr).toBe(0);
     expect((await binding(g.id)).coa).toBe('2001:db8:a::2');
   }, 90_000);
+  it('a control panel requests a migration over HTTP (token required) and follows it to the end', async () => {
+    const g = lab.guests[2]!; // on host-b now
+    const body = { guest: g.id, to: 'host-a' };
+    expect((await apiRequest(lab.haApi, 'POST', '/api/v1/migrations', {}, body)).status).toBe(403);
+    const auth = { authorization: `Bearer ${lab.haToken}` };
+    const bad = await apiRequest(lab.haApi, 'POST', '/api/v1/migrations', auth, { guest: g.id });
+    expect(bad.status).toBe(400);
+    const res = await apiRequest(lab.haApi, 'POST', '/api/v1/migrations', auth, body);
+    expect(res.status).toBe(202);
+    const id = (res.body as { id: string }).id;
+    const done = await waitFor(async () => {
+      const v = (await apiRequest(lab.haApi, 'GET', `/api/v1/migrations/${encodeURIComponent(id)}`)).body as { state: string; outcome: { to: string; newCoa: string } | null };
+      return v.state === 'completed' ? v : null;
+    }, 20_000, 100);
+    expect(done!.outcome).toMatchObject({ to: 'host-a', newCoa: '2001:db8:a::2' });
+    // The event stream of a finished migration says so at once.
+    const sse = await apiRequest(lab.haApi, 'GET', `/api/v1/migrations/${encodeURIComponent(id)}/events`);
+    expect(String(sse.body)).toContain('event: done');
+    expect((await binding(g.id)).coa).toBe('2001:db8:a::2');
+  }, 60_000);
 });

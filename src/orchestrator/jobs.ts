@@ -11,7 +11,7 @@ import { z } from 'zod';
 export const ORCHESTRATOR_QUEUE = 'orchestrator';
 export const hostQueue = (hostId: string): string => `host-${hostId}`;
 
-export type HostJobName = 'prepare' | 'migrate' | 'activate' | 'release';
+export type HostJobName = 'prepare' | 'migrate' | 'activate' | 'release' | 'locate';
 
 export const migrateRequest = z
   .object({

@@ -94,9 +94,17 @@ export async function runMigration(
   try {
     moved = await deps.step<MigrateStepResult>(from, 'migrate', { ...data, to, ...(prepared?.incoming ? { incoming: prepared.incoming } : {}) });
   } catch (e) {
-    await progress('rollback');
-    await deps.step(to, 'release', data).catch(() => {});
-    throw new UnrecoverableError(`live migration failed, rolled back (guest stays on ${from}): ${e instanceof Error ? e.message : String(e)}`);
+    // The step can fail after the switch (its worker died after moving the guest, and the
+    // retry finds nothing to move). Ask the destination before undoing anything: releasing it
+    // while the guest runs there would cut the guest off.
+    const there = await deps.step<{ runsHere: boolean }>(to, 'locate', data).catch(() => ({ runsHere: false }));
+    if (!there.runsHere) {
+      await progress('rollback');
+      await deps.step(to, 'release', data).catch(() => {});
+      throw new UnrecoverableError(`live migration failed, rolled back (guest stays on ${from}): ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const now = deps.now();
+    moved = { totalMs: now - t0, downtimeMs: 0, pausedAt: now };
   }
   done('migrate');
 

@@ -30,9 +30,10 @@ const STEP_OPTS: Record<HostJobName, JobsOptions> = {
   migrate: { attempts: 1 },
   activate: { attempts: 8, backoff: { type: 'exponential', delay: 200 } },
   release: { attempts: 8, backoff: { type: 'exponential', delay: 200 } },
+  locate: { attempts: 3, backoff: { type: 'fixed', delay: 200 } },
 };
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 24 * 3600 } };
-const STEP_TIMEOUT_MS: Record<HostJobName, number> = { prepare: 30_000, migrate: 120_000, activate: 60_000, release: 30_000 };
+const STEP_TIMEOUT_MS: Record<HostJobName, number> = { prepare: 30_000, migrate: 120_000, activate: 60_000, release: 30_000, locate: 10_000 };
 
 export class Orchestration {
   readonly keys: RedisKeys;
@@ -153,6 +154,8 @@ export class Orchestration {
           case 'release':
             await agent.release(guest);
             return { released: guest };
+          case 'locate':
+            return { runsHere: await driver.runsHere(guest) };
           default:
             throw new Error(`unknown host job ${job.name}`);
         }

@@ -46,7 +46,17 @@ describe('migration flow', () => {
   it('rolls back when the live migration fails: the destination is released, the guest stays', async () => {
     const w = world({ fail: { migrate: 1 } });
     await expect(runMigration(w.job, w.deps)).rejects.toThrow(/rolled back \(guest stays on host-a\)/);
-    expect(w.calls).toEqual(['host-b:prepare', 'host-a:migrate', 'host-b:release']);
+    expect(w.calls).toEqual(['host-b:prepare', 'host-a:migrate', 'host-b:locate', 'host-b:release']);
+  });
+
+  it('rolls forward when the migrate step failed after the switch (the guest already runs on the destination)', async () => {
+    const w = world({ fail: { migrate: 1 } });
+    const step = w.deps.step;
+    w.deps.step = async <T,>(host: string, name: Parameters<typeof step>[1], data: Parameters<typeof step>[2]): Promise<T> =>
+      name === 'locate' ? ({ runsHere: true } as T) : step<T>(host, name, data);
+    const out = await runMigration(w.job, w.deps);
+    expect(out).toMatchObject({ from: 'host-a', to: 'host-b', newCoa: '2001:db8:b::2' });
+    expect(w.calls).toEqual(['host-b:prepare', 'host-a:migrate', 'host-b:activate', 'host-a:release', 'epoch++']);
   });
 
   it('rejects bad requests without touching any host', async () => {

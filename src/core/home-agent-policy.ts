@@ -72,6 +72,8 @@ export interface BuInput {
   /** The HA address the BU was sent to (IPV6_PKTINFO); the BA is sent from it. */
   readonly dst: Ipv6Address;
   readonly now: number;
+  /** `src` in text form, when the caller has it already (saves formatting it again). */
+  readonly srcText?: string;
 }
 
 interface Answered {
@@ -95,6 +97,19 @@ export type Decision =
       readonly created: boolean;
       readonly moved: boolean;
     });
+
+/** The BU flag names that are set, as one shared frozen array per combination (bindings keep it). */
+const FLAG_NAMES = new Map<string, readonly string[]>();
+function flagNames(flags: BindingUpdate['flags']): string[] {
+  const names = (Object.keys(flags) as (keyof typeof flags)[]).filter((f) => flags[f]);
+  const key = names.join(',');
+  let shared = FLAG_NAMES.get(key);
+  if (!shared) {
+    shared = Object.freeze(names);
+    FLAG_NAMES.set(key, shared);
+  }
+  return shared as string[];
+}
 
 /** Look-ups the policy needs from the HA's state (kept narrow for tests). */
 export interface PolicyState {
@@ -165,7 +180,7 @@ export function decideBindingUpdate(
   if (replay) return reject(replay.status, replay.detail);
 
   const coa = careOfAddress(input);
-  const coaText = formatIpv6(coa);
+  const coaText = coa === input.src && input.srcText !== undefined ? input.srcText : formatIpv6(coa);
   const dereg = bu.lifetimeUnits === 0;
   if (dereg && existing && existing.coa !== coaText) {
     return { kind: 'ignore', guest: guest.id, reason: 'dereg-from-old-coa' };
@@ -197,7 +212,7 @@ export function decideBindingUpdate(
     coa: coaText,
     haAddress: formatIpv6(input.dst),
     seq: bu.seq,
-    flags: (Object.keys(bu.flags) as (keyof typeof bu.flags)[]).filter((f) => bu.flags[f]),
+    flags: flagNames(bu.flags),
     lifetimeSec: grantedSec,
     expiresAt: now + grantedSec * 1000,
     registeredAt: existing?.registeredAt ?? now,
@@ -245,12 +260,12 @@ function registeredPrefixes(
   }
   const out: Ipv6Prefix[] = [];
   for (const p of requested) {
-    const text = `${formatIpv6(p.addr)}/${p.len}`;
-    if (p.len === 0 || !ipv6Equal(maskIpv6(p.addr, p.len), p.addr)) return { status: BaStatus.InvalidPrefix, detail: `${text} is not a valid prefix` };
-    if (!cfg.servedPrefixes.some((s) => prefixCovers(s, p))) return { status: BaStatus.InvalidPrefix, detail: `${text} is outside the prefixes this HA serves` };
-    if (!guest.mnps.some((g) => prefixCovers(g, p))) return { status: BaStatus.NotAuthorizedForPrefix, detail: `${text} is not authorised for ${guest.id}` };
+    const text = () => `${formatIpv6(p.addr)}/${p.len}`; // only for the rejection messages
+    if (p.len === 0 || !ipv6Equal(maskIpv6(p.addr, p.len), p.addr)) return { status: BaStatus.InvalidPrefix, detail: `${text()} is not a valid prefix` };
+    if (!cfg.servedPrefixes.some((s) => prefixCovers(s, p))) return { status: BaStatus.InvalidPrefix, detail: `${text()} is outside the prefixes this HA serves` };
+    if (!guest.mnps.some((g) => prefixCovers(g, p))) return { status: BaStatus.NotAuthorizedForPrefix, detail: `${text()} is not authorised for ${guest.id}` };
     const owner = state.prefixOwner(p);
-    if (owner !== undefined && owner !== guest.id) return { status: BaStatus.NotAuthorizedForPrefix, detail: `${text} is held by another guest` };
+    if (owner !== undefined && owner !== guest.id) return { status: BaStatus.NotAuthorizedForPrefix, detail: `${text()} is held by another guest` };
     if (!out.some((q) => prefixEqual(q, p))) out.push(p);
   }
   return out;

@@ -128,7 +128,7 @@ export class HomeAgent {
       const live: Binding[] = [];
       for (const s of stored) {
         if (s.expiresAt <= now) {
-          this.dirty.set(s.guest, 'delete');
+          this.markDirty(s.guest, 'delete');
           expired++;
           continue;
         }
@@ -175,7 +175,7 @@ export class HomeAgent {
     if (msg.type === 'unknown') return this.bindingError(src, dst, BeStatus.UnrecognizedMhType);
     if (msg.type !== MhType.BindingUpdate) return this.drop('not-binding-update');
 
-    const input: BuInput = { bu: msg, bytes, src, dst, now: this.c.clock.now() };
+    const input: BuInput = { bu: msg, bytes, src, dst, now: this.c.clock.now(), srcText: formatIpv6(src) };
     const auth = authenticate(input, this.c.guests);
     if (!auth.ok && 'drop' in auth) return this.drop(auth.drop);
     if (!auth.ok) {
@@ -186,7 +186,7 @@ export class HomeAgent {
     if (!this.rate.take(auth.guest.id, input.now)) return this.drop('rate-limited', auth.guest.id);
 
     const guest = auth.guest;
-    this.noteNewCoa(guest.id, input.src, input.now);
+    this.noteNewCoa(guest.id, input.srcText!, input.now);
     return this.serialise(guest.id, async () => {
       // Decide against the state as it is now, after any earlier BU of this guest landed.
       const now = this.c.clock.now();
@@ -203,7 +203,7 @@ export class HomeAgent {
       await this.c.dataplane.remove(guest);
       this.cache.delete(guest);
       this.newCoaSince.delete(guest);
-      this.dirty.set(guest, 'delete');
+      this.markDirty(guest, 'delete');
       this.emit({ type: 'revoked', guest, at: this.c.clock.now(), coa: b.coa });
       this.log.info({ guest, coa: b.coa }, 'binding revoked by operator');
       return true;
@@ -242,7 +242,7 @@ export class HomeAgent {
     for (const b of gone) {
       this.counters.expired++;
       this.newCoaSince.delete(b.guest);
-      this.dirty.set(b.guest, 'delete');
+      this.markDirty(b.guest, 'delete');
       this.emit({ type: 'expired', guest: b.guest, at: this.c.clock.now(), coa: b.coa });
       this.log.info({ guest: b.guest, coa: b.coa }, 'binding expired');
       await this.serialise(b.guest, () => this.c.dataplane.remove(b.guest)).catch((e: unknown) =>
@@ -284,7 +284,7 @@ export class HomeAgent {
         }
         const old = this.cache.delete(d.guest);
         this.newCoaSince.delete(d.guest);
-        this.dirty.set(d.guest, 'delete');
+        this.markDirty(d.guest, 'delete');
         this.emit({ type: 'deregistered', guest: d.guest, at: input.now, coa: old?.coa, seq: input.bu.seq });
         this.log.info({ guest: d.guest, coa: old?.coa }, 'binding de-registered');
         return this.sendAck(input, d.sa, d.ack);
@@ -303,10 +303,10 @@ export class HomeAgent {
         const from = previous?.coa;
         const since = this.newCoaSince.get(d.guest);
         this.newCoaSince.delete(d.guest);
-        const haMs = d.moved ? Math.max(0, this.c.clock.now() - (since && since.coa === formatIpv6(input.src) ? since.at : input.now)) : undefined;
+        const haMs = d.moved ? Math.max(0, this.c.clock.now() - (since && since.coa === input.srcText ? since.at : input.now)) : undefined;
         this.cache.put(d.binding, d.prefixes, haMs);
         this.countGuest(d.guest, 'accepted');
-        this.dirty.set(d.guest, 'upsert');
+        this.markDirty(d.guest, 'upsert');
         const type: HaEventType = d.created ? 'created' : d.moved ? 'moved' : 'updated';
         this.emit({ type, guest: d.guest, at: input.now, coa: d.binding.coa, seq: d.binding.seq, ...(d.moved && from ? { from } : {}), ...(haMs !== undefined ? { durationMs: haMs } : {}) });
         if (type !== 'updated') this.log.info({ guest: d.guest, coa: d.binding.coa, from, seq: d.binding.seq, mnps: d.binding.mnps, ...(haMs !== undefined ? { haMs } : {}) }, `binding ${type}`);
@@ -320,16 +320,20 @@ export class HomeAgent {
    * accepted later (after retransmissions or rejections) can report how long the handover took
    * at the HA. A BU from the bound CoA, or a marker older than a minute, starts afresh.
    */
-  private noteNewCoa(guest: string, src: Ipv6Address, now: number): void {
+  private noteNewCoa(guest: string, coa: string, now: number): void {
     const b = this.cache.get(guest);
     if (!b) return;
-    const coa = formatIpv6(src);
     if (coa === b.coa) {
       this.newCoaSince.delete(guest);
       return;
     }
     const seen = this.newCoaSince.get(guest);
     if (!seen || seen.coa !== coa || now - seen.at > 60_000) this.newCoaSince.set(guest, { coa, at: now });
+  }
+
+  /** Queue a binding for the next batched write; without a store there is nothing to write. */
+  private markDirty(guest: string, op: 'upsert' | 'delete'): void {
+    if (this.c.store) this.dirty.set(guest, op);
   }
 
   private answer(input: BuInput, d: Decision): Reply | null {

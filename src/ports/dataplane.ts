@@ -4,10 +4,23 @@
  * plus a recording fake. Neither the HA nor the host agent knows which one runs.
  *
  * All methods are idempotent: installing what is already installed, or removing what is
- * not there, succeeds. Failures throw DataplaneError (see errors.ts), which the HA maps to
+ * not there, succeeds. Failures throw a DataplaneError (below), which the HA maps to
  * a Binding Acknowledgement status (RFC 3963 §6: 143 forwarding setup failed).
  */
 import type { Ipv6Address, Ipv6Prefix } from '../wire/ipv6.js';
+
+/** What every backend throws: the message names the operation, `guest` the binding if any. */
+export class DataplaneError extends Error {
+  override name = 'DataplaneError';
+  readonly code = 'ROAM6_ERR_DATAPLANE';
+  /** The guest whose operation failed, when there is one. */
+  readonly guest: string | null;
+
+  constructor(message: string, guest: string | null, cause?: unknown) {
+    super(cause instanceof Error ? `${message}: ${cause.message}` : message, cause === undefined ? undefined : { cause });
+    this.guest = guest;
+  }
+}
 
 /** One prefix → care-of address mapping as the HA sees it (one binding). */
 export interface TunnelBinding {

@@ -20,6 +20,7 @@ import { KeyedQueue } from '../../core/keyed-queue.js';
 import type {
   BindingCounters, DataplaneStats, HaDataplanePort, HostDataplanePort, TunnelBinding,
 } from '../../ports/dataplane.js';
+import { DataplaneError } from '../../ports/dataplane.js';
 import {
   formatIpv6, formatPrefix, ipv6Equal, isRoutableUnicast, maskIpv6, parseIpv6, prefixContains,
   type Ipv6Address, type Ipv6Prefix,
@@ -48,16 +49,8 @@ const UNSPECIFIED: Ipv6Address = parseIpv6('::');
 const DEFAULT_ROUTE: Ipv6Prefix = { addr: UNSPECIFIED, len: 0 };
 
 /** A data-plane operation failed; `cause` is the RtnlError (with errno/code and the request). */
-export class KernelDataplaneError extends Error {
+export class KernelDataplaneError extends DataplaneError {
   override name = 'KernelDataplaneError';
-  readonly code = 'ROAM6_ERR_DATAPLANE';
-  /** The guest whose operation failed, when there is one. */
-  readonly guest: string | null;
-
-  constructor(message: string, guest: string | null, cause?: unknown) {
-    super(cause instanceof Error ? `${message}: ${cause.message}` : message, cause === undefined ? undefined : { cause });
-    this.guest = guest;
-  }
 }
 
 export interface KernelHaDataplaneOptions {

@@ -22,6 +22,7 @@ import { KeyedQueue } from '../../core/keyed-queue.js';
 import type {
   BindingCounters, DataplaneStats, HaDataplanePort, TunnelBinding,
 } from '../../ports/dataplane.js';
+import { DataplaneError } from '../../ports/dataplane.js';
 import {
   formatIpv6, formatPrefix, isRoutableUnicast, maskIpv6, prefixContains, type Ipv6Address, type Ipv6Prefix,
 } from '../../wire/ipv6.js';
@@ -38,16 +39,8 @@ export const USERSPACE_TUN = 'roam6-u0';
 export const DEFAULT_USERSPACE_TUNNEL_MTU = 1460;
 
 /** A data-plane operation failed. Same code as the kernel backend's error. */
-export class UserspaceDataplaneError extends Error {
+export class UserspaceDataplaneError extends DataplaneError {
   override name = 'UserspaceDataplaneError';
-  readonly code = 'ROAM6_ERR_DATAPLANE';
-  /** The guest whose operation failed, when there is one. */
-  readonly guest: string | null;
-
-  constructor(message: string, guest: string | null, cause?: unknown) {
-    super(cause instanceof Error ? `${message}: ${cause.message}` : message, cause === undefined ? undefined : { cause });
-    this.guest = guest;
-  }
 }
 
 export interface UserspaceHaDataplaneOptions {

@@ -19,6 +19,8 @@ export const migrateRequest = z
     to: z.string().min(1).max(63),
     /** Group id when the migration is part of a rebalance. */
     batch: z.string().max(128).optional(),
+    /** Set by the orchestrator once validated: the source host, so a retry can finish a roll-forward. */
+    from: z.string().min(1).max(63).optional(),
   })
   .strict();
 export type MigrateRequest = z.infer<typeof migrateRequest>;

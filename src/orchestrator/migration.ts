@@ -51,7 +51,7 @@ export interface ActivateStepResult {
 const VERIFY_TIMEOUT_MS = 5000;
 
 export async function runMigration(
-  job: Pick<Job<MigrateRequest>, 'id' | 'data' | 'updateProgress' | 'timestamp' | 'attemptsMade'>,
+  job: Pick<Job<MigrateRequest>, 'id' | 'data' | 'updateProgress' | 'timestamp' | 'attemptsMade'> & { updateData?: (d: MigrateRequest) => Promise<void> },
   deps: MigrationDeps,
 ): Promise<MigrationOutcome> {
   const { guest, to } = job.data;
@@ -76,37 +76,53 @@ export async function runMigration(
   if (!where.known) throw new UnrecoverableError(`guest ${guest} is not enrolled`);
   if (!where.host) throw new UnrecoverableError(`guest ${guest} has no current host; activate it somewhere first`);
   from = where.host;
-  if (from === to) throw new UnrecoverableError(`guest ${guest} already runs on ${to}`);
+  // A retry of a migration that already switched (activate ran, then verify or release failed):
+  // the registry says the guest is on `to`; finish the roll-forward from the recorded source.
+  const resuming = from === to && job.data.from !== undefined && job.data.from !== to;
+  if (resuming) from = job.data.from!;
+  else if (from === to) throw new UnrecoverableError(`guest ${guest} already runs on ${to}`);
+  else if (job.data.from !== from) await job.updateData?.({ ...job.data, from });
   const newCoa = await deps.hostCoa(to);
   if (!newCoa) throw new Error(`target host ${to} is not alive (no heartbeat)`);
-  if (!(await deps.hostCoa(from))) throw new Error(`source host ${from} is not alive (no heartbeat)`);
+  if (!resuming && !(await deps.hostCoa(from))) throw new Error(`source host ${from} is not alive (no heartbeat)`);
   done('validate');
-
-  // 2. prepare on the destination (make before break)
-  await progress('prepare');
   const data: HostJobData = { guest, migration };
-  const prepared = await deps.step<PrepareStepResult | undefined>(to, 'prepare', data);
-  done('prepare');
-
-  // 3. live-migrate on the source; failure here rolls back
-  await progress('migrate');
   let moved: MigrateStepResult;
-  try {
-    moved = await deps.step<MigrateStepResult>(from, 'migrate', { ...data, to, ...(prepared?.incoming ? { incoming: prepared.incoming } : {}) });
-  } catch (e) {
-    // The step can fail after the switch (its worker died after moving the guest, and the
-    // retry finds nothing to move). Ask the destination before undoing anything: releasing it
-    // while the guest runs there would cut the guest off.
-    const there = await deps.step<{ runsHere: boolean }>(to, 'locate', data).catch(() => ({ runsHere: false }));
-    if (!there.runsHere) {
-      await progress('rollback');
-      await deps.step(to, 'release', data).catch(() => {});
-      throw new UnrecoverableError(`live migration failed, rolled back (guest stays on ${from}): ${e instanceof Error ? e.message : String(e)}`);
-    }
+  if (resuming) {
     const now = deps.now();
-    moved = { totalMs: now - t0, downtimeMs: 0, pausedAt: now };
+    moved = { totalMs: 0, downtimeMs: 0, pausedAt: now };
+  } else {
+    moved = await prepareAndMove();
   }
-  done('migrate');
+
+  async function prepareAndMove(): Promise<MigrateStepResult> {
+    const source = from!;
+    // 2. prepare on the destination (make before break)
+    await progress('prepare');
+    const prepared = await deps.step<PrepareStepResult | undefined>(to, 'prepare', data);
+    done('prepare');
+
+    // 3. live-migrate on the source; failure here rolls back
+    await progress('migrate');
+    let moved: MigrateStepResult;
+    try {
+      moved = await deps.step<MigrateStepResult>(source, 'migrate', { ...data, to, ...(prepared?.incoming ? { incoming: prepared.incoming } : {}) });
+    } catch (e) {
+      // The step can fail after the switch (its worker died after moving the guest, and the
+      // retry finds nothing to move). Ask the destination before undoing anything: releasing it
+      // while the guest runs there would cut the guest off.
+      const there = await deps.step<{ runsHere: boolean }>(to, 'locate', data).catch(() => ({ runsHere: false }));
+      if (!there.runsHere) {
+        await progress('rollback');
+        await deps.step(to, 'release', data).catch(() => {});
+        throw new UnrecoverableError(`live migration failed, rolled back (guest stays on ${source}): ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const now = deps.now();
+      moved = { totalMs: now - t0, downtimeMs: 0, pausedAt: now };
+    }
+    done('migrate');
+    return moved;
+  }
 
   // 4–6 roll forward: the guest runs on the destination now.
   await progress('activate');

@@ -59,6 +59,21 @@ describe('migration flow', () => {
     expect(w.calls).toEqual(['host-b:prepare', 'host-a:migrate', 'host-b:activate', 'host-a:release', 'epoch++']);
   });
 
+  it('a retry after the switch finishes the roll-forward from the recorded source', async () => {
+    // First attempt: the switch happens, then verify fails (the HA was down).
+    const w = world();
+    let recorded: { from?: string } = {};
+    const job = { ...w.job, updateData: async (d: typeof w.job.data & { from?: string }) => void (recorded = d) };
+    w.deps.bindingCoa = async () => undefined;
+    await expect(runMigration(job, w.deps)).rejects.toThrow(/shows nothing/);
+    expect(recorded.from).toBe('host-a');
+    // The retry: the registry already says host-b; it re-activates, verifies and releases host-a.
+    const r = world({ host: 'host-b' });
+    const out = await runMigration({ ...r.job, attemptsMade: 1, data: { ...r.job.data, from: 'host-a' } }, r.deps);
+    expect(out).toMatchObject({ from: 'host-a', to: 'host-b' });
+    expect(r.calls).toEqual(['host-b:activate', 'host-a:release', 'epoch++']);
+  });
+
   it('rejects bad requests without touching any host', async () => {
     for (const [w, msg] of [
       [world({ host: 'host-b' }), /already runs on host-b/],

@@ -41,6 +41,18 @@ export const agentConfigSchema = z
       .strict()
       .default({ intervalMs: 10_000, rdnss: [] }),
     heartbeatMs: z.number().int().min(100).max(60_000).default(3000),
+    /**
+     * The step worker's job lock and stalled check (orchestrator/runtime.ts WorkerTiming): a step
+     * whose agent died is taken up again about lockMs + 2 × stalledCheckMs after the agent is back.
+     */
+    queue: z
+      .object({
+        lockMs: z.number().int().min(1000).max(600_000).default(15_000),
+        stalledCheckMs: z.number().int().min(500).max(600_000).default(5_000),
+      })
+      .strict()
+      .refine((q) => q.stalledCheckMs <= q.lockMs, { message: 'stalledCheckMs must not exceed lockMs', path: ['stalledCheckMs'] })
+      .default({ lockMs: 15_000, stalledCheckMs: 5_000 }),
     log: z.object({ level: logLevel }).strict().default({ level: 'info' }),
   })
   .strict();

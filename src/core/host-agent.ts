@@ -98,15 +98,27 @@ export class HostAgent {
     this.log = c.log ?? silentLogger;
   }
 
-  /** Start the tunnel endpoint and adopt the guests the registry says this host holds. */
-  async start(): Promise<{ adopted: string[]; failed: string[] }> {
+  /**
+   * Start the tunnel endpoint and adopt the guests the registry says this host holds — but
+   * only those the hypervisor still runs here. An agent that died in the middle of a live
+   * migration restarts with the registry naming it while the guest already runs on the
+   * destination; registering the guest from here would pull its traffic back to a host that
+   * no longer has it. Such a guest is left to the migration, which rolls forward.
+   */
+  async start(): Promise<{ adopted: string[]; failed: string[]; gone: string[] }> {
     await this.c.dataplane.start(this.cfg.coa, this.cfg.haAddress);
     const mine = await this.c.registry.heldBy(this.cfg.hostId);
     const adopted: string[] = [];
     const failed: string[] = [];
+    const gone: string[] = [];
     await Promise.all(
       mine.map(async (g) => {
         try {
+          if (this.c.hypervisor?.runsHere && !(await this.c.hypervisor.runsHere(g))) {
+            gone.push(g);
+            this.log.warn({ guest: g }, 'the registry says this host holds the guest, but it does not run here; not adopting it');
+            return;
+          }
           await this.prepare(g);
           await this.activate(g);
           adopted.push(g);
@@ -116,8 +128,8 @@ export class HostAgent {
         }
       }),
     );
-    this.log.info({ host: this.cfg.hostId, adopted: adopted.length, failed: failed.length }, 'host agent started');
-    return { adopted, failed };
+    this.log.info({ host: this.cfg.hostId, adopted: adopted.length, failed: failed.length, gone: gone.length }, 'host agent started');
+    return { adopted, failed, gone };
   }
 
   /**

@@ -26,6 +26,7 @@ import { RedisAgentState } from '../platform/redis/agent-state.js';
 import { RedisHostRegistry } from '../platform/redis/host-registry.js';
 import { Orchestration } from '../orchestrator/runtime.js';
 import { listenMh } from './mh-listener.js';
+import { failpoints } from '../util/failpoints.js';
 
 export interface AgentDaemon {
   readonly config: AgentConfig;
@@ -88,7 +89,11 @@ export async function startAgentDaemon(configFile: string): Promise<AgentDaemon>
 
     const orchestration = new Orchestration(redis);
     stack.push(() => orchestration.close());
-    const worker: Worker = orchestration.startHostWorker(config.hostId, a, driver, log);
+    const worker: Worker = orchestration.startHostWorker(config.hostId, a, driver, {
+      log,
+      timing: config.queue,
+      failpoint: failpoints(process.env.ROAM6_FAILPOINTS, (name) => log.warn({ failpoint: name }, 'failpoint reached: SIGKILL')),
+    });
     stack.push(() => worker.close());
 
     const hosts = new RedisHostRegistry(redis.client);

@@ -214,7 +214,9 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     }
 
     say('starting the orchestrator');
-    pids.orchestrator = launch(state, 'orchestrator', null, process.execPath, [BIN, 'orchestrator', '--redis', state.redisUrl]);
+    pids.orchestrator = launch(state, 'orchestrator', null, process.execPath, [
+      BIN, 'orchestrator', '--redis', state.redisUrl, '--lock-ms', String(LAB_QUEUE_TIMING.lockMs), '--stalled-check-ms', String(LAB_QUEUE_TIMING.stalledCheckMs),
+    ]);
     save();
 
     if (opts.guests > 0) {
@@ -296,8 +298,15 @@ function agentConfig(s: LabState, host: LabHost, initialTimeoutMs: number) {
     registration: { lifetimeSec: 400, initialTimeoutMs, useTimestamp: true },
     routerAdvertisements: { intervalMs: 3000, rdnss: [] },
     heartbeatMs: 1000,
+    queue: LAB_QUEUE_TIMING,
   };
 }
+
+/** A lab recovers from a killed process within seconds: short job locks, frequent stalled checks. */
+const LAB_QUEUE_TIMING = { lockMs: 5000, stalledCheckMs: 1000 };
+
+/** The failpoint file of a lab process (util/failpoints.ts): a test arms a point by writing to it. */
+export const labFailpointFile = (state: Pick<LabState, 'dir'>, name: string): string => join(state.dir, `failpoints-${name}`);
 
 function launch(state: LabState, name: string, ns: string | null, cmd: string, args: string[]): number {
   state.commands[name] = { ns, cmd, args };
@@ -319,7 +328,7 @@ function startProcess(name: string, dir: string, ns: string | null, cmd: string,
   const child = spawn(ns ? 'ip' : cmd, ns ? ['netns', 'exec', ns, cmd, ...args] : args, {
     detached: true,
     stdio: ['ignore', out, out],
-    env: { ...process.env, ROAM6_LOG_LEVEL: process.env.ROAM6_LOG_LEVEL ?? 'info' },
+    env: { ...process.env, ROAM6_LOG_LEVEL: process.env.ROAM6_LOG_LEVEL ?? 'info', ROAM6_FAILPOINTS: labFailpointFile({ dir }, name) },
   });
   child.unref();
   if (!child.pid) throw new Error(`could not start ${name}`);

@@ -35,6 +35,29 @@ const STEP_OPTS: Record<HostJobName, JobsOptions> = {
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 24 * 3600 } };
 const STEP_TIMEOUT_MS: Record<HostJobName, number> = { prepare: 30_000, migrate: 120_000, activate: 60_000, release: 30_000, locate: 10_000 };
 
+/**
+ * How fast a job whose worker died is taken up again. A worker holds a lock on each job it
+ * runs and renews it every lockMs/2; a job whose lock has lapsed is found by the next stalled
+ * check of any worker on that queue and put back to wait (once; a second stall fails it).
+ * A dead agent's step therefore resumes within about lockMs + 2 × stalledCheckMs after the
+ * agent (or another worker on its queue) is back. BullMQ's defaults are 30 s and 30 s.
+ */
+export interface WorkerTiming {
+  readonly lockMs: number;
+  readonly stalledCheckMs: number;
+}
+export const DEFAULT_WORKER_TIMING: WorkerTiming = { lockMs: 15_000, stalledCheckMs: 5_000 };
+
+export interface WorkerOptions {
+  readonly log?: Logger;
+  readonly concurrency?: number;
+  readonly timing?: WorkerTiming;
+  /** Called before and after each step (`<step>.before`, `<step>.after`): util/failpoints.ts. */
+  readonly failpoint?: (name: string) => void;
+}
+
+const workerTiming = (t: WorkerTiming = DEFAULT_WORKER_TIMING) => ({ lockDuration: t.lockMs, stalledInterval: t.stalledCheckMs });
+
 export class Orchestration {
   readonly keys: RedisKeys;
   private readonly queues = new Map<string, Queue>();
@@ -116,7 +139,8 @@ export class Orchestration {
   }
 
   /** The orchestrator's worker: runs migration flows, `concurrency` at a time. */
-  startOrchestrator(concurrency: number, log: Logger = silentLogger): Worker<MigrateRequest, MigrationOutcome> {
+  startOrchestrator(concurrency: number, opts: WorkerOptions = {}): Worker<MigrateRequest, MigrationOutcome> {
+    const log = opts.log ?? silentLogger;
     const deps = this.deps();
     const w = new Worker<MigrateRequest, MigrationOutcome>(
       ORCHESTRATOR_QUEUE,
@@ -126,7 +150,7 @@ export class Orchestration {
         log.info({ guest: out.guest, from: out.from, to: out.to, totalMs: out.totalMs, resumeToBaMs: out.resumeToBaMs }, 'migration done');
         return out;
       },
-      { connection: this.redis.duplicate(), prefix: this.keys.queuePrefix, concurrency },
+      { connection: this.redis.duplicate(), prefix: this.keys.queuePrefix, concurrency, ...workerTiming(opts.timing) },
     );
     w.on('failed', (job, err) => log.warn({ guest: job?.data.guest, job: job?.id, err: err.message }, 'migration failed'));
     w.on('error', (err) => log.error({ err: err.message }, 'orchestrator worker error'));
@@ -134,36 +158,45 @@ export class Orchestration {
   }
 
   /** A host agent's worker: executes the steps the orchestrator puts on its queue. */
-  startHostWorker(hostId: string, agent: HostAgent, driver: HypervisorPort, log: Logger = silentLogger, concurrency = 16): Worker<HostJobData> {
+  startHostWorker(hostId: string, agent: HostAgent, driver: HypervisorPort, opts: WorkerOptions = {}): Worker<HostJobData> {
+    const log = opts.log ?? silentLogger;
+    const failpoint = opts.failpoint ?? (() => {});
     const w = new Worker<HostJobData>(
       hostQueue(hostId),
       async (job) => {
-        const { guest } = job.data;
-        switch (job.name as HostJobName) {
-          case 'prepare':
-            return agent.prepare(guest, { arriving: true });
-          case 'migrate': {
-            if (!job.data.to) throw new Error('migrate job without a destination');
-            const r = await driver.migrate(guest, job.data.to, (p) => void job.updateProgress(p as unknown as object), job.data.incoming ? { incoming: job.data.incoming } : {});
-            const pausedAt = r.resumedAt - r.downtimeMs;
-            const out: MigrateStepResult = { totalMs: r.totalMs, downtimeMs: r.downtimeMs, pausedAt, resumedAt: r.resumedAt };
-            return out;
-          }
-          case 'activate':
-            return agent.activate(guest);
-          case 'release':
-            await agent.release(guest);
-            return { released: guest };
-          case 'locate':
-            return { runsHere: await driver.runsHere(guest) };
-          default:
-            throw new Error(`unknown host job ${job.name}`);
-        }
+        failpoint(`host.${job.name}.before`);
+        const result = await this.runStep(job, agent, driver);
+        failpoint(`host.${job.name}.after`);
+        return result;
       },
-      { connection: this.redis.duplicate(), prefix: this.keys.queuePrefix, concurrency },
+      { connection: this.redis.duplicate(), prefix: this.keys.queuePrefix, concurrency: opts.concurrency ?? 16, ...workerTiming(opts.timing) },
     );
     w.on('error', (err) => log.error({ err: err.message }, 'host worker error'));
     return w;
+  }
+
+  private async runStep(job: Job<HostJobData>, agent: HostAgent, driver: HypervisorPort): Promise<unknown> {
+    const { guest } = job.data;
+    switch (job.name as HostJobName) {
+      case 'prepare':
+        return agent.prepare(guest, { arriving: true });
+      case 'migrate': {
+        if (!job.data.to) throw new Error('migrate job without a destination');
+        const r = await driver.migrate(guest, job.data.to, (p) => void job.updateProgress(p as unknown as object), job.data.incoming ? { incoming: job.data.incoming } : {});
+        const pausedAt = r.resumedAt - r.downtimeMs;
+        const out: MigrateStepResult = { totalMs: r.totalMs, downtimeMs: r.downtimeMs, pausedAt, resumedAt: r.resumedAt };
+        return out;
+      }
+      case 'activate':
+        return agent.activate(guest);
+      case 'release':
+        await agent.release(guest);
+        return { released: guest };
+      case 'locate':
+        return { runsHere: await driver.runsHere(guest) };
+      default:
+        throw new Error(`unknown host job ${job.name}`);
+    }
   }
 
   async close(): Promise<void> {

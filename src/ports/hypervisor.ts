@@ -66,5 +66,5 @@ export interface HypervisorPort {
   discardGuest?(guest: string): Promise<void>;
 }
 
-/** The optional hooks the host agent calls from prepare and release. */
-export type HypervisorHooks = Pick<HypervisorPort, 'prepareIncoming' | 'discardGuest'>;
+/** What the host agent asks of the hypervisor: prepare and release hooks, and (at start) where a guest runs. */
+export type HypervisorHooks = Pick<HypervisorPort, 'prepareIncoming' | 'discardGuest'> & Partial<Pick<HypervisorPort, 'runsHere'>>;

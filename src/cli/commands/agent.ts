@@ -15,6 +15,12 @@ function untilSignal(stop: () => Promise<void>): Promise<void> {
   });
 }
 
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new CliError(`${flag} wants a positive integer, not ${JSON.stringify(v)}`);
+  return n;
+}
+
 export function registerAgentCommands(program: Command): void {
   program
     .command('agent')
@@ -43,7 +49,9 @@ export function registerAgentCommands(program: Command): void {
     .description('run the migration orchestrator (a BullMQ worker; run one or more anywhere)')
     .option('--redis <url>', 'Redis URL (default REDIS_URL)')
     .option('--concurrency <n>', 'migrations in flight at once', '64')
-    .action(async (opts: { redis?: string; concurrency: string }) => {
+    .option('--lock-ms <ms>', 'job lock: a migration whose orchestrator died is taken up again after about this long', '15000')
+    .option('--stalled-check-ms <ms>', 'how often to look for migrations whose orchestrator died', '5000')
+    .action(async (opts: { redis?: string; concurrency: string; lockMs: string; stalledCheckMs: string }) => {
       const url = opts.redis ?? process.env.REDIS_URL;
       if (!url) throw new CliError('the orchestrator needs the shared Redis: --redis URL or REDIS_URL');
       const { connectRedis } = await import('../../platform/redis/connection.js');
@@ -52,7 +60,8 @@ export function registerAgentCommands(program: Command): void {
       const log = createLogger('roam6-orchestrator');
       const redis = await connectRedis({ url, name: 'roam6-orchestrator', log: (l) => log.info({}, l) });
       const orch = new Orchestration(redis);
-      const worker = orch.startOrchestrator(Number(opts.concurrency), log);
+      const timing = { lockMs: positiveInt(opts.lockMs, '--lock-ms'), stalledCheckMs: positiveInt(opts.stalledCheckMs, '--stalled-check-ms') };
+      const worker = orch.startOrchestrator(positiveInt(opts.concurrency, '--concurrency'), { log, timing });
       log.info({ redis: redis.url, concurrency: Number(opts.concurrency) }, 'orchestrator ready');
       await untilSignal(async () => {
         await worker.close();

@@ -4,6 +4,7 @@ import { parseIpv6, parsePrefix, type Ipv6Address } from '../../../src/wire/ipv6
 import { HomeAgent, DEFAULT_HA_RUNTIME } from '../../../src/core/home-agent.js';
 import { DEFAULT_HA_POLICY } from '../../../src/core/home-agent-policy.js';
 import { HostAgent, GuestUnknownError } from '../../../src/core/host-agent.js';
+import type { HypervisorHooks } from '../../../src/ports/hypervisor.js';
 import type { GuestRegistryPort, HostGuestRecord } from '../../../src/ports/host.js';
 import { FakeClock } from '../../../src/platform/fake/clock.js';
 import { FakeHaDataplane, FakeHostDataplane } from '../../../src/platform/fake/dataplane.js';
@@ -34,7 +35,7 @@ let ha: HomeAgent;
 let registry: MemoryRegistry;
 let state: MemoryMobilityState;
 
-function agent(hostId: string, coa: Ipv6Address) {
+function agent(hostId: string, coa: Ipv6Address, hypervisor?: HypervisorHooks) {
   const links = new FakeGuestLinks();
   const dataplane = new FakeHostDataplane();
   const a: HostAgent = new HostAgent(
@@ -45,6 +46,7 @@ function agent(hostId: string, coa: Ipv6Address) {
       links,
       dataplane,
       clock,
+      ...(hypervisor ? { hypervisor } : {}),
       sender: {
         send: (mh, dst, src) =>
           void ha.handle(mh, src, dst).then((reply) => {
@@ -112,8 +114,20 @@ describe('host agent move operations', () => {
   it('adopts the guests the registry says it holds, at start', async () => {
     registry.records.set(g2.id, { ...g2, host: 'host-a' });
     const A = agent('host-a', parseIpv6('2001:db8:a::2'));
-    expect(await A.a.start()).toEqual({ adopted: [g2.id], failed: [] });
+    expect(await A.a.start()).toEqual({ adopted: [g2.id], failed: [], gone: [] });
     expect(ha.cache.get(g2.id)?.coa).toBe('2001:db8:a::2');
+  });
+
+  it('does not adopt a guest the hypervisor no longer runs here (it died mid-migration): no BU pulls it back', async () => {
+    registry.records.set(g1.id, { ...g1, host: 'host-a' });
+    registry.records.set(g2.id, { ...g2, host: 'host-a' });
+    const B = agent('host-b', parseIpv6('2001:db8:b::2'));
+    await B.a.activate(g1.id); // g1 already runs on host-b; the registry still names host-a
+    registry.records.set(g1.id, { ...g1, host: 'host-a' });
+    const A = agent('host-a', parseIpv6('2001:db8:a::2'), { runsHere: async (g) => g === g2.id });
+    expect(await A.a.start()).toEqual({ adopted: [g2.id], failed: [], gone: [g1.id] });
+    expect(ha.cache.get(g1.id)?.coa).toBe('2001:db8:b::2');
+    expect(A.links.links.has(g1.id)).toBe(false);
   });
 
   it('an unknown guest is a clear error; another guest is unaffected', async () => {

@@ -17,7 +17,7 @@ export interface ApiResponse {
 }
 
 /** One HTTP request to the API; resolves with status and parsed JSON body (or null). */
-export function apiRequest(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<ApiResponse> {
+export function apiRequest(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: unknown, timeoutMs = 10_000): Promise<ApiResponse> {
   const unix = base.startsWith('unix:') ? base.slice(5) : null;
   const url = unix ? new URL(`http://localhost${path}`) : new URL(`${base}${path}`);
   const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -28,7 +28,7 @@ export function apiRequest(base: string, method: string, path: string, headers: 
         path: url.pathname + url.search,
         method,
         headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}), ...headers },
-        timeout: 10_000,
+        timeout: timeoutMs,
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -45,7 +45,7 @@ export function apiRequest(base: string, method: string, path: string, headers: 
         });
       },
     );
-    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     if (payload) req.write(payload);
     req.end();

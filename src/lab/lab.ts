@@ -404,7 +404,8 @@ export async function addGuests(state: LabState, count: number, host: LabHost): 
     await Promise.all(
       Array.from({ length: Math.min(16, todo.length) }, async () => {
         for (let g = todo[next++]; g; g = todo[next++]) {
-          const r = await apiRequest(state.agentApis[host], 'POST', `/api/v1/guests/${encodeURIComponent(g.id)}/activate`);
+          // Generous: hundreds of guests built at once on a loaded machine queue on the kernel's RTNL lock.
+          const r = await apiRequest(state.agentApis[host], 'POST', `/api/v1/guests/${encodeURIComponent(g.id)}/activate`, {}, undefined, 60_000);
           if (r.status !== 200) throw new Error(`activating ${g.id} on ${host} failed: ${JSON.stringify(r.body)}`);
         }
       }),

@@ -42,6 +42,10 @@ struct held_packet {
 struct fwd_binding {
   uint32_t id;
   struct in6_addr coa;
+  /* While a hold lasts, ingress from this address (the CoA the guest is moving to) is accepted
+   * too: the guest's first packets at its new host arrive before the BA moves `coa`. */
+  bool has_next_coa;
+  struct in6_addr next_coa;
   struct fwd_prefix *prefixes; /* sorted, unique, masked; owned */
   size_t nprefixes;
   uint64_t ctr[FWD_CTR_COUNT];
@@ -204,6 +208,7 @@ static struct held_packet *hold_end(struct forwarder *f, struct fwd_binding *b, 
   b->ctr[FWD_CTR_HOLDING] = 0;
   b->held_head = b->held_tail = NULL;
   b->holding = false;
+  b->has_next_coa = false;
   b->release_pending = false;
   hold_unlink(f, b);
   *bytes = n;
@@ -523,7 +528,8 @@ static int ingress_batch(struct forwarder *f) {
     if (!f->verdict[i]) continue;
     memcpy(&src, buf + 8, sizeof src);
     b = lpm_lookup(&f->lpm, &src);
-    if (b == NULL || memcmp(&b->coa, &f->names[i].sin6_addr, sizeof b->coa) != 0) {
+    if (b == NULL || (memcmp(&b->coa, &f->names[i].sin6_addr, sizeof b->coa) != 0 &&
+                      !(b->has_next_coa && memcmp(&b->next_coa, &f->names[i].sin6_addr, sizeof b->next_coa) == 0))) {
       /* Inner source in no MNP, or tunnelled from somewhere other than its CoA. */
       if (b != NULL) b->ctr[FWD_CTR_RX_DROPPED]++;
       f->stats[FWD_STAT_DROPS_INGRESS]++;
@@ -830,6 +836,7 @@ int fwd_set(struct forwarder *f, uint32_t id, const struct in6_addr *coa, const 
   pthread_mutex_lock(&f->lock);
   for (int k = 0; k < ng; k++) retired[k] = lpm_commit(&f->lpm, &growth[k]);
   b->coa = *coa;
+  if (b->has_next_coa && memcmp(&b->next_coa, coa, sizeof *coa) == 0) b->has_next_coa = false;
   /* A prefix taken from another binding stays in that binding's list, but removals check
    * the owner, so the other binding can no longer remove it. */
   for (size_t i = 0; i < m; i++) lpm_put(&f->lpm, &list[i].addr, list[i].len, b);
@@ -874,7 +881,8 @@ int fwd_remove(struct forwarder *f, uint32_t id) {
   return 0;
 }
 
-int fwd_hold(struct forwarder *f, uint32_t id, uint32_t max_packets, uint32_t max_ms, bool drop_on_expiry) {
+int fwd_hold(struct forwarder *f, uint32_t id, uint32_t max_packets, uint32_t max_ms, bool drop_on_expiry,
+             const struct in6_addr *next_coa) {
   struct fwd_binding *b = binding_of(f, id);
   uint64_t deadline;
 
@@ -890,6 +898,8 @@ int fwd_hold(struct forwarder *f, uint32_t id, uint32_t max_packets, uint32_t ma
   b->hold_max = max_packets;
   b->drop_on_expiry = drop_on_expiry;
   b->hold_deadline_ns = deadline;
+  b->has_next_coa = next_coa != NULL;
+  if (next_coa != NULL) b->next_coa = *next_coa;
   atomic_store_explicit(&f->next_deadline, earliest_deadline(f), memory_order_relaxed);
   pthread_mutex_unlock(&f->lock);
   wake(f); /* so that a sleeping thread picks up the new deadline */
@@ -1154,17 +1164,21 @@ static napi_value api_fwd_remove(napi_env env, napi_callback_info info) {
   return ret_bool(env, fwd_remove(h->f, id) == 0);
 }
 
-/* hold(id, maxPackets, maxMs, dropOnExpiry): boolean (false: no such binding) */
+/* hold(id, maxPackets, maxMs, dropOnExpiry, nextCoa?: Uint8Array(16) | null): boolean (false: no
+ * such binding). With nextCoa, ingress from that address is accepted until the hold ends. */
 static napi_value api_fwd_hold(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  struct fwd_handle *h = unwrap_this(env, info, 4, argv, 4);
+  napi_value argv[5];
+  struct fwd_handle *h = unwrap_this(env, info, 5, argv, 4);
   int64_t max_packets, max_ms;
-  bool drop;
+  struct in6_addr next;
+  bool drop, has_next;
   uint32_t id;
   if (h == NULL || !arg_id(env, argv[0], &id) || !js_arg_int(env, argv[1], "maxPackets", 1, 1 << 20, &max_packets) ||
       !js_arg_int(env, argv[2], "maxMs", 1, 3600000, &max_ms) || !arg_bool(env, argv[3], "dropOnExpiry", &drop))
     return NULL;
-  return ret_bool(env, fwd_hold(h->f, id, (uint32_t)max_packets, (uint32_t)max_ms, drop) == 0);
+  has_next = !js_is_absent(env, argv[4]);
+  if (has_next && !js_arg_in6(env, argv[4], "nextCoa", &next)) return NULL;
+  return ret_bool(env, fwd_hold(h->f, id, (uint32_t)max_packets, (uint32_t)max_ms, drop, has_next ? &next : NULL) == 0);
 }
 
 /* release(id): number of packets held at the call | null (no such binding) */

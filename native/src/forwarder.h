@@ -128,8 +128,11 @@ int fwd_remove(struct forwarder *f, uint32_t id);
 /* Buffer the binding's egress packets instead of sending them, up to max_packets and for at
  * most max_ms from now. When the time is up the buffer is sent to the binding's CoA at that
  * moment (drop_on_expiry false) or dropped. Calling it again while held updates the bounds and
- * restarts the timer. 0 or -ENOENT. */
-int fwd_hold(struct forwarder *f, uint32_t id, uint32_t max_packets, uint32_t max_ms, bool drop_on_expiry);
+ * restarts the timer. With next_coa, tunnelled packets from that address pass the ingress check
+ * too until the hold ends or the binding moves there (the guest's first packets from its new
+ * host, before the BA). 0 or -ENOENT. */
+int fwd_hold(struct forwarder *f, uint32_t id, uint32_t max_packets, uint32_t max_ms, bool drop_on_expiry,
+             const struct in6_addr *next_coa);
 
 /* End the hold: the forwarding thread sends every buffered packet, in order, to the binding's
  * current CoA before any later packet of that binding. Returns the number of packets buffered

@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-export const EVENT_TYPES = ['created', 'updated', 'moved', 'deregistered', 'expired', 'revoked', 'rejected'] as const;
+export const EVENT_TYPES = ['created', 'updated', 'moved', 'deregistered', 'expired', 'revoked', 'rejected', 'held', 'released'] as const;
 export type StreamEventType = (typeof EVENT_TYPES)[number];
 
 export interface StreamEventData {
@@ -58,7 +58,7 @@ export class EventHub {
   private readonly o: Required<EventHubOptions>;
   /** Clients dropped for being too slow, since start. */
   droppedClients = 0;
-  readonly published: Record<StreamEventType, number> = { created: 0, updated: 0, moved: 0, deregistered: 0, expired: 0, revoked: 0, rejected: 0 };
+  readonly published = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<StreamEventType, number>;
 
   constructor(opts: EventHubOptions = {}) {
     this.o = { ringSize: 2048, maxClientBytes: 1 << 20, heartbeatMs: 15_000, retryMs: 2000, maxClients: 1000, ...opts };

@@ -32,6 +32,8 @@ const reasonOf = (field: string) => field.replace(/^drops/, '').replace(/^[A-Z]/
 export interface HaMetrics {
   readonly registry: Registry;
   observeHandover(ms: number): void;
+  /** A handover hold ended at the new CoA, with this many packets delivered from the buffer. */
+  observeHoldRelease(packets: number): void;
 }
 
 export function createHaMetrics(c: { ha: HomeAgent; dataplane: HaDataplanePort; clock: Clock; events: EventHub }): HaMetrics {
@@ -119,6 +121,12 @@ export function createHaMetrics(c: { ha: HomeAgent; dataplane: HaDataplanePort; 
     name: 'roam6_ha_handover_duration_seconds',
     help: 'HA side of a handover: first authenticated BU from the new care-of address received to the BA accepting the move',
     buckets: HANDOVER_BUCKETS_SEC,
+    registers,
+  });
+  const holds = new Counter({ name: 'roam6_ha_handover_holds_released_total', help: 'Handover holds released to the new care-of address by its BU', registers });
+  const heldPackets = new Counter({
+    name: 'roam6_ha_handover_held_packets_total',
+    help: 'Packets held during handovers and delivered, in order, to the new care-of address (overflow: roam6_dataplane_drops_total{reason="hold_overflow"})',
     registers,
   });
 
@@ -231,6 +239,10 @@ export function createHaMetrics(c: { ha: HomeAgent; dataplane: HaDataplanePort; 
     registry,
     observeHandover(ms: number) {
       handover.observe(ms / 1000);
+    },
+    observeHoldRelease(packets: number) {
+      holds.inc();
+      heldPackets.inc(packets);
     },
   };
 }

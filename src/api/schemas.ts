@@ -221,3 +221,24 @@ export const healthResponse = {
     events: { type: 'object', properties: { clients: { type: 'integer' }, droppedClients: { type: 'integer' } } },
   },
 } as const;
+
+export const holdBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    nextCoa: { type: 'string', maxLength: 64, description: 'the CoA the guest moves to' },
+    maxMs: { type: 'integer', minimum: 10, maximum: 10_000, description: 'hold at most this long (default 2000)' },
+    maxPackets: { type: 'integer', minimum: 1, maximum: 65_536, description: 'hold at most this many packets (default 4096)' },
+  },
+} as const;
+
+export const holdResponse = {
+  type: 'object',
+  required: ['held'],
+  properties: {
+    held: { type: 'boolean' },
+    coa: { type: 'string', description: 'the CoA the packets would have gone to' },
+    until: { type: 'integer', description: 'epoch ms the hold ends by itself' },
+    reason: { type: 'string', enum: ['unsupported', 'no-binding'] },
+  },
+} as const;

@@ -9,6 +9,8 @@
  *                                    sort (guest, coa, host, updatedAt, expiresAt, lastMove), page
  *   GET    /api/v1/bindings/:guest   one guest's story: binding, MNPs, counters, handovers
  *   DELETE /api/v1/bindings/:guest   revoke (bearer token)
+ *   POST   /api/v1/bindings/:guest/hold   hold its packets for a handover (bearer token)
+ *   DELETE /api/v1/bindings/:guest/hold   end a hold now (bearer token)
  *   GET    /api/v1/moves             recent CoA changes across all guests, newest first
  *   GET    /api/v1/hosts             hosts from the heartbeats, with their CoA and binding count
  *   GET    /api/v1/events            Server-Sent Events: created, updated, moved, rejected, …
@@ -18,7 +20,7 @@
  * Every input is validated by a JSON schema; a bad parameter is a 400 naming it. Reads are open
  * to loopback, the unix socket and `api.readNetworks`; writes always need the bearer token.
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { rmSync } from 'node:fs';
 import { formatIpv6, tryParseIpv6, tryParsePrefix } from '../wire/ipv6.js';
@@ -49,6 +51,8 @@ import {
   eventsQuery,
   guestParams,
   healthResponse,
+  holdBody,
+  holdResponse,
   hostsResponse,
   listQuery,
   listResponse,
@@ -126,7 +130,7 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
   const iso = (ms: number) => new Date(ms).toISOString();
 
   const unsubscribe = c.ha.subscribe((e: HaEvent) => {
-    if (e.type !== 'updated' && e.type !== 'moved' && e.type !== 'rejected') guestOrder.invalidate();
+    if (e.type !== 'updated' && e.type !== 'moved' && e.type !== 'rejected' && e.type !== 'held' && e.type !== 'released') guestOrder.invalidate();
     if (e.type === 'rejected' && e.status !== undefined) {
       rejections.delete(e.guest);
       rejections.set(e.guest, { status: e.status, statusText: baStatusText(e.status), detail: e.detail ?? null, at: iso(e.at) });
@@ -140,6 +144,8 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
     if (e.status !== undefined) Object.assign(data, { status: e.status, statusText: baStatusText(e.status) });
     if (e.detail !== undefined) data['detail'] = e.detail;
     if (e.durationMs !== undefined) data['durationMs'] = e.durationMs;
+    if (e.packets !== undefined) data['packets'] = e.packets;
+    if (e.type === 'released' && e.packets !== undefined) metrics.observeHoldRelease(e.packets);
     events.publish(data as StreamEventData);
   });
   await hosts.start();
@@ -354,6 +360,57 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
       const removed = await c.ha.revoke(req.params.guest);
       if (!removed) return reply.status(404).send({ error: 'not found', message: `no binding for guest ${req.params.guest}` });
       return reply.status(204).send();
+    },
+  );
+
+  const unauthorized = (reply: FastifyReply) =>
+    reply.status(access.writesEnabled ? 403 : 401).header('www-authenticate', 'Bearer').send({
+      error: 'unauthorized',
+      message: access.writesEnabled ? 'a valid bearer token is required' : 'write operations are disabled: no api.token configured',
+    });
+
+  app.post<{ Params: { guest: string }; Body: { nextCoa?: string; maxMs?: number; maxPackets?: number } }>(
+    '/api/v1/bindings/:guest/hold',
+    {
+      schema: {
+        tags: tags('bindings'),
+        summary: "Hold the guest's packets for a handover until the BU from its new host (needs the bearer token)",
+        description:
+          'The source agent calls this as the guest pauses. The packets go, in order, to the new CoA when its BU moves the binding, or to the CoA of that moment after maxMs. Packets from nextCoa pass the ingress check meanwhile. A data plane that cannot buffer (kernel) answers held: false.',
+        security: [{ bearer: [] }],
+        params: guestParams,
+        body: holdBody,
+        response: { 200: holdResponse, 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      if (!access.tokenValid(req.headers.authorization)) return unauthorized(reply);
+      const next = req.body.nextCoa === undefined ? undefined : tryParseIpv6(req.body.nextCoa);
+      if (next === null) return reply.status(400).send({ error: 'bad request', message: `body nextCoa: not an IPv6 address: ${req.body.nextCoa}` });
+      const r = await c.ha.holdForHandover(req.params.guest, {
+        maxMs: req.body.maxMs ?? 2000,
+        maxPackets: req.body.maxPackets ?? 4096,
+        ...(next ? { nextCoa: next } : {}),
+      });
+      if (!r.held && r.reason === 'no-binding') return reply.status(404).send({ error: 'not found', message: `no binding for guest ${req.params.guest}` });
+      return r;
+    },
+  );
+
+  app.delete<{ Params: { guest: string } }>(
+    '/api/v1/bindings/:guest/hold',
+    {
+      schema: {
+        tags: tags('bindings'),
+        summary: 'End a hold now (the migration failed before the switch): the packets go to the current CoA',
+        security: [{ bearer: [] }],
+        params: guestParams,
+        response: { 200: { type: 'object', required: ['released'], properties: { released: { type: 'integer' } } }, 401: errorSchema, 403: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      if (!access.tokenValid(req.headers.authorization)) return unauthorized(reply);
+      return { released: await c.ha.releaseHold(req.params.guest) };
     },
   );
 

@@ -40,6 +40,23 @@ export const agentConfigSchema = z
       })
       .strict()
       .default({ intervalMs: 10_000, rdnss: [] }),
+    /**
+     * The HA's API, for make-before-break: as a guest pauses here, the agent asks the HA to hold
+     * its packets until the new host's BU (docs/protocol.md, "Zero-loss handover"). Without it
+     * migrations work, and packets in flight during the pause may be lost.
+     */
+    ha: z
+      .object({
+        api: z.string().regex(/^(https?:\/\/|unix:)/, 'an http:// URL or unix:/path'),
+        token: z.string().min(16).optional(),
+        tokenFile: z.string().optional(),
+        holdMs: z.number().int().min(10).max(10_000).default(2000),
+        holdPackets: z.number().int().min(1).max(65_536).default(4096),
+        timeoutMs: z.number().int().min(10).max(5000).default(250),
+      })
+      .strict()
+      .refine((h) => (h.token === undefined) !== (h.tokenFile === undefined), { message: 'give exactly one of token and tokenFile', path: ['token'] })
+      .optional(),
     heartbeatMs: z.number().int().min(100).max(60_000).default(3000),
     /**
      * The step worker's job lock and stalled check (orchestrator/runtime.ts WorkerTiming): a step

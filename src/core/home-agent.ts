@@ -36,7 +36,7 @@ import {
 import { KeyedQueue } from './keyed-queue.js';
 import { TokenBuckets, type BucketConfig } from './token-bucket.js';
 
-export type HaEventType = 'created' | 'updated' | 'moved' | 'deregistered' | 'expired' | 'revoked' | 'rejected';
+export type HaEventType = 'created' | 'updated' | 'moved' | 'deregistered' | 'expired' | 'revoked' | 'rejected' | 'held' | 'released';
 
 export interface HaEvent {
   readonly type: HaEventType;
@@ -47,8 +47,22 @@ export interface HaEvent {
   readonly seq?: number;
   readonly status?: number;
   readonly detail?: string;
-  /** moved: the HA-side handover time (see HandoverRecord.haMs). */
+  /** moved: the HA-side handover time (see HandoverRecord.haMs); released: how long the hold lasted. */
   readonly durationMs?: number;
+  /** released: packets that were held and now went to the new CoA. */
+  readonly packets?: number;
+}
+
+/** What the HA did with a hold request (`holdForHandover`). */
+export type HoldResult =
+  | { readonly held: true; readonly coa: string; readonly until: number }
+  | { readonly held: false; readonly reason: 'unsupported' | 'no-binding' };
+
+export interface HoldRequest {
+  /** The CoA the guest moves to; its first packets from there pass the ingress check. */
+  readonly nextCoa?: Ipv6Address;
+  readonly maxMs: number;
+  readonly maxPackets: number;
 }
 
 export interface HaCounters {
@@ -107,6 +121,8 @@ export class HomeAgent {
   private readonly dirty = new Map<string, 'upsert' | 'delete'>();
   /** Per guest: when the first authenticated BU from a CoA other than the bound one arrived. */
   private readonly newCoaSince = new Map<string, { coa: string; at: number }>();
+  /** Guests whose packets the data plane holds for a handover: since and until when. */
+  private readonly holds = new Map<string, { since: number; until: number }>();
   private readonly log: Logger;
   private timers: Cancel[] = [];
   private flushing: Promise<void> | null = null;
@@ -203,11 +219,48 @@ export class HomeAgent {
       await this.c.dataplane.remove(guest);
       this.cache.delete(guest);
       this.newCoaSince.delete(guest);
+      this.holds.delete(guest);
       this.markDirty(guest, 'delete');
       this.emit({ type: 'revoked', guest, at: this.c.clock.now(), coa: b.coa });
       this.log.info({ guest, coa: b.coa }, 'binding revoked by operator');
       return true;
     });
+  }
+
+  /**
+   * Make-before-break: the guest is about to pause on its old host. Hold its packets here until
+   * the BU from its new host moves the binding (then they go there, in order), or until
+   * `maxMs` (then they go to the CoA of that moment: the migration did not happen). Only a data
+   * plane that can buffer does this; the kernel backend answers 'unsupported'.
+   */
+  async holdForHandover(guest: string, req: HoldRequest): Promise<HoldResult> {
+    const dp = this.c.dataplane;
+    if (!dp.hold || !dp.release) return { held: false, reason: 'unsupported' };
+    return this.serialise(guest, async () => {
+      const b = this.cache.get(guest);
+      if (!b || !(await dp.hold!(guest, req))) return { held: false, reason: 'no-binding' } as const;
+      const now = this.c.clock.now();
+      const until = now + req.maxMs;
+      this.holds.set(guest, { since: this.holds.get(guest)?.since ?? now, until });
+      this.emit({ type: 'held', guest, at: now, coa: b.coa, ...(req.nextCoa ? { detail: `next ${formatIpv6(req.nextCoa)}` } : {}) });
+      return { held: true, coa: b.coa, until } as const;
+    });
+  }
+
+  /** End a hold now (a migration that failed before the switch): the packets go to the current CoA. */
+  async releaseHold(guest: string): Promise<number> {
+    return this.serialise(guest, () => this.endHold(guest));
+  }
+
+  private async endHold(guest: string): Promise<number> {
+    const h = this.holds.get(guest);
+    if (!h || !this.c.dataplane.release) return 0;
+    this.holds.delete(guest);
+    const now = this.c.clock.now();
+    if (now > h.until) return 0; // the data plane already ended it
+    const packets = await this.c.dataplane.release(guest);
+    this.emit({ type: 'released', guest, at: now, coa: this.cache.get(guest)?.coa, packets, durationMs: now - h.since });
+    return packets;
   }
 
   /** Write dirty bindings to the store as one batch. Failures keep them dirty for next time. */
@@ -242,6 +295,7 @@ export class HomeAgent {
     for (const b of gone) {
       this.counters.expired++;
       this.newCoaSince.delete(b.guest);
+      this.holds.delete(b.guest);
       this.markDirty(b.guest, 'delete');
       this.emit({ type: 'expired', guest: b.guest, at: this.c.clock.now(), coa: b.coa });
       this.log.info({ guest: b.guest, coa: b.coa }, 'binding expired');
@@ -284,6 +338,7 @@ export class HomeAgent {
         }
         const old = this.cache.delete(d.guest);
         this.newCoaSince.delete(d.guest);
+        this.holds.delete(d.guest);
         this.markDirty(d.guest, 'delete');
         this.emit({ type: 'deregistered', guest: d.guest, at: input.now, coa: old?.coa, seq: input.bu.seq });
         this.log.info({ guest: d.guest, coa: old?.coa }, 'binding de-registered');
@@ -305,6 +360,8 @@ export class HomeAgent {
         this.newCoaSince.delete(d.guest);
         const haMs = d.moved ? Math.max(0, this.c.clock.now() - (since && since.coa === input.srcText ? since.at : input.now)) : undefined;
         this.cache.put(d.binding, d.prefixes, haMs);
+        // The binding points at the new host now: what was held for the handover goes there.
+        if (d.moved && this.holds.has(d.guest)) await this.endHold(d.guest).catch((e: unknown) => this.log.error({ guest: d.guest, err: String(e) }, 'releasing the hold failed'));
         this.countGuest(d.guest, 'accepted');
         this.markDirty(d.guest, 'upsert');
         const type: HaEventType = d.created ? 'created' : d.moved ? 'moved' : 'updated';

@@ -27,6 +27,8 @@ import { RedisHostRegistry } from '../platform/redis/host-registry.js';
 import { Orchestration } from '../orchestrator/runtime.js';
 import { listenMh } from './mh-listener.js';
 import { failpoints } from '../util/failpoints.js';
+import { HaApiHandover } from '../platform/ha-api/handover.js';
+import { readFileSync } from 'node:fs';
 
 export interface AgentDaemon {
   readonly config: AgentConfig;
@@ -89,8 +91,19 @@ export async function startAgentDaemon(configFile: string): Promise<AgentDaemon>
 
     const orchestration = new Orchestration(redis);
     stack.push(() => orchestration.close());
+    const handover = config.ha
+      ? new HaApiHandover({
+          api: config.ha.api,
+          token: config.ha.token ?? readFileSync(config.ha.tokenFile!, 'utf8').trim(),
+          maxMs: config.ha.holdMs,
+          maxPackets: config.ha.holdPackets,
+          timeoutMs: config.ha.timeoutMs,
+        })
+      : undefined;
+    if (!handover) log.warn({}, 'no ha.api configured: the HA will not hold packets during migrations (make before break is off)');
     const worker: Worker = orchestration.startHostWorker(config.hostId, a, driver, {
       log,
+      ...(handover ? { handover } : {}),
       timing: config.queue,
       failpoint: failpoints(process.env.ROAM6_FAILPOINTS, (name) => log.warn({ failpoint: name }, 'failpoint reached: SIGKILL')),
     });

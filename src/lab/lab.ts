@@ -65,6 +65,12 @@ export interface LabOptions {
   readonly guestMemoryMiB?: number;
   /** qemu: migrate-set-parameters max-bandwidth, MiB/s (default QEMU's). */
   readonly maxBandwidthMiBs?: number;
+  /**
+   * The HA's data plane: `userspace` (default) holds a migrating guest's packets and delivers
+   * them at the new host (zero-loss handover); `kernel` forwards in the kernel (seg6), lossy
+   * over the pause.
+   */
+  readonly haBackend?: 'kernel' | 'userspace';
   readonly log?: (line: string) => void;
 }
 
@@ -104,6 +110,7 @@ export interface LabState {
   readonly startedAt: string;
   readonly hypervisor?: LabHypervisor;
   readonly qemu?: LabQemuState;
+  readonly haBackend?: 'kernel' | 'userspace';
 }
 
 /** bin/roam6.js of this checkout, found from this module in src/ (tests) or dist/src/ (CLI). */
@@ -183,6 +190,7 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     startedAt: new Date().toISOString(),
     hypervisor,
     ...(qemu ? { qemu } : {}),
+    haBackend: opts.haBackend ?? 'userspace',
   };
   const save = () => writeFileSync(stateFile(dir), `${JSON.stringify(state, null, 2)}\n`);
   save();
@@ -264,7 +272,7 @@ function haConfig(s: LabState) {
     servedPrefixes: [LAB_ADDR.mnpPool],
     replayProtection: { requireTimestamp: true, windowMs: 7000 },
     rateLimit: { perSec: 100, burst: 200 },
-    dataplane: { backend: 'kernel' },
+    dataplane: { backend: s.haBackend ?? 'kernel' },
     api: { listen: s.haApi, token: s.haToken },
     redis: { url: s.redisUrl },
   };
@@ -299,6 +307,7 @@ function agentConfig(s: LabState, host: LabHost, initialTimeoutMs: number) {
     routerAdvertisements: { intervalMs: 3000, rdnss: [] },
     heartbeatMs: 1000,
     queue: LAB_QUEUE_TIMING,
+    ha: { api: s.haApi, token: s.haToken },
   };
 }
 

@@ -57,6 +57,8 @@ export interface MigrationOutcome {
   readonly resumeToBaMs: number;
   /** BU → BA at the destination agent. */
   readonly registrationMs: number;
+  /** The HA held the guest's packets over the switch and delivered them at the new host. */
+  readonly held?: boolean;
   readonly timings: Partial<Record<MigrationPhase, number>>;
 }
 

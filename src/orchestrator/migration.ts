@@ -36,6 +36,8 @@ export interface MigrateStepResult {
   readonly pausedAt: number;
   /** Epoch ms the guest resumed on the destination, as the hypervisor reports it. */
   readonly resumedAt?: number;
+  /** The HA held the guest's packets over the switch (make before break). */
+  readonly held?: boolean;
 }
 
 export interface ActivateStepResult {
@@ -160,6 +162,7 @@ export async function runMigration(
     downtimeMs,
     resumeToBaMs: reg.registeredAt - liveAt,
     registrationMs: reg.elapsedMs,
+    held: moved.held ?? false,
     timings,
   };
 }

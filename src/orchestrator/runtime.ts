@@ -9,6 +9,8 @@ import { RedisGuestRegistry } from '../platform/redis/guest-registry.js';
 import { RedisHostRegistry } from '../platform/redis/host-registry.js';
 import type { HostAgent } from '../core/host-agent.js';
 import type { HypervisorPort } from '../ports/hypervisor.js';
+import type { HandoverPort } from '../ports/handover.js';
+import { tryParseIpv6 } from '../wire/ipv6.js';
 import type { Logger } from '../ports/log.js';
 import { silentLogger } from '../ports/log.js';
 import {
@@ -54,6 +56,8 @@ export interface WorkerOptions {
   readonly timing?: WorkerTiming;
   /** Called before and after each step (`<step>.before`, `<step>.after`): util/failpoints.ts. */
   readonly failpoint?: (name: string) => void;
+  /** Host workers: ask the HA to hold a guest's packets as it pauses here (make before break). */
+  readonly handover?: HandoverPort;
 }
 
 const workerTiming = (t: WorkerTiming = DEFAULT_WORKER_TIMING) => ({ lockDuration: t.lockMs, stalledInterval: t.stalledCheckMs });
@@ -165,7 +169,7 @@ export class Orchestration {
       hostQueue(hostId),
       async (job) => {
         failpoint(`host.${job.name}.before`);
-        const result = await this.runStep(job, agent, driver);
+        const result = await this.runStep(job, agent, driver, opts.handover, log);
         failpoint(`host.${job.name}.after`);
         return result;
       },
@@ -175,17 +179,43 @@ export class Orchestration {
     return w;
   }
 
-  private async runStep(job: Job<HostJobData>, agent: HostAgent, driver: HypervisorPort): Promise<unknown> {
+  private async runStep(job: Job<HostJobData>, agent: HostAgent, driver: HypervisorPort, handover: HandoverPort | undefined, log: Logger): Promise<unknown> {
     const { guest } = job.data;
     switch (job.name as HostJobName) {
       case 'prepare':
         return agent.prepare(guest, { arriving: true });
       case 'migrate': {
-        if (!job.data.to) throw new Error('migrate job without a destination');
-        const r = await driver.migrate(guest, job.data.to, (p) => void job.updateProgress(p as unknown as object), job.data.incoming ? { incoming: job.data.incoming } : {});
-        const pausedAt = r.resumedAt - r.downtimeMs;
-        const out: MigrateStepResult = { totalMs: r.totalMs, downtimeMs: r.downtimeMs, pausedAt, resumedAt: r.resumedAt };
-        return out;
+        const to = job.data.to;
+        if (!to) throw new Error('migrate job without a destination');
+        // Make before break: the HA holds the guest's packets from the moment it pauses here
+        // until the BU from `to` moves the binding, and lets its first packets from there in.
+        const nextCoa = handover ? tryParseIpv6((await this.hosts.alive(to))?.coa ?? '') ?? undefined : undefined;
+        let holding: Promise<boolean> | null = null;
+        const hold = () =>
+          (holding ??= handover
+            ? handover.hold(guest, nextCoa).then((o) => {
+                if (!o.held) log.warn({ guest, reason: o.reason }, 'the HA does not hold this handover; packets in flight may be lost');
+                return o.held;
+              })
+            : Promise.resolve(false));
+        try {
+          const r = await driver.migrate(
+            guest,
+            to,
+            (p) => {
+              void job.updateProgress(p as unknown as object);
+              if (p.phase === 'paused') void hold();
+            },
+            { ...(job.data.incoming ? { incoming: job.data.incoming } : {}), beforePause: async () => void (await hold()) },
+          );
+          const pausedAt = r.resumedAt - r.downtimeMs;
+          const out: MigrateStepResult = { totalMs: r.totalMs, downtimeMs: r.downtimeMs, pausedAt, resumedAt: r.resumedAt, held: holding ? await holding : false };
+          return out;
+        } catch (e) {
+          // The guest did not leave (or we cannot tell): whatever is held goes to its CoA now.
+          if (holding && (await holding)) await handover!.release(guest);
+          throw e;
+        }
       }
       case 'activate':
         return agent.activate(guest);

@@ -67,6 +67,27 @@ export interface HaDataplanePort {
   stats(): Promise<DataplaneStats>;
   /** Remove everything this backend ever installed (also after a crash). */
   stop(): Promise<void>;
+  /**
+   * Make-before-break, for backends that can buffer (userspace; the kernel backend has none of
+   * it): keep the guest's packets instead of sending them to its CoA, within `h`'s bounds, and
+   * let tunnelled packets from `h.nextCoa` pass the ingress check. Resolves false when the guest
+   * has no binding here. Calling it again while held updates the bounds and restarts the timer.
+   */
+  hold?(guest: string, h: HandoverHold): Promise<boolean>;
+  /**
+   * End the hold: every held packet goes, in order, to the binding's CoA now (call it after
+   * upsert() with the new CoA), before any later packet. Resolves how many were held.
+   */
+  release?(guest: string): Promise<number>;
+}
+
+export interface HandoverHold {
+  /** Packets kept at most; later ones are dropped and counted. */
+  readonly maxPackets: number;
+  /** Without a release by then, the held packets go to the CoA of that moment. */
+  readonly maxMs: number;
+  /** The CoA the guest is moving to: its first packets from there pass before the BA. */
+  readonly nextCoa?: Ipv6Address;
 }
 
 /**

@@ -38,6 +38,13 @@ export interface IncomingOptions {
 export interface MigrateOptions {
   /** The destination's `IncomingMigration.uri`, when its driver prepared one. */
   readonly incoming?: string;
+  /**
+   * Make before break: a driver that decides the moment the guest pauses (netns) awaits this
+   * right before it, so the HA holds the guest's packets first. A driver whose hypervisor
+   * pauses on its own (QEMU's stop-and-copy) reports 'paused' instead, and the caller acts on
+   * that as fast as it can.
+   */
+  readonly beforePause?: () => Promise<void>;
 }
 
 export interface HypervisorPort {

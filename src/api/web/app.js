@@ -308,7 +308,7 @@ function connect() {
     pill.textContent = 'reconnecting';
     pill.className = 'pill warn';
   };
-  for (const type of ['created', 'updated', 'moved', 'deregistered', 'expired', 'revoked', 'rejected']) {
+  for (const type of ['created', 'updated', 'moved', 'deregistered', 'expired', 'revoked', 'rejected', 'held', 'released']) {
     es.addEventListener(type, (msg) => {
       const e = JSON.parse(msg.data);
       if (type !== 'updated') logEvent(e);

@@ -105,7 +105,7 @@ export interface NativeForwarder {
   /** Remove the binding and its prefixes (held packets are dropped). False if unknown. */
   remove(id: number): boolean;
   /** Buffer the binding's packets (bounded). False if unknown. */
-  hold(id: number, maxPackets: number, maxMs: number, dropOnExpiry: boolean): boolean;
+  hold(id: number, maxPackets: number, maxMs: number, dropOnExpiry: boolean, nextCoa?: Uint8Array | null): boolean;
   /** Send the buffer, in order, to the current CoA. Packets held at the call; null if unknown. */
   release(id: number): number | null;
   /** Fill `out` (COUNTERS_LENGTH doubles, see FORWARDER_COUNTERS); false if unknown. */
@@ -259,8 +259,8 @@ function wrapForwarderClass(Native: NativeForwarderConstructor): NativeForwarder
       try { this.#native.set(id, coa, prefixes); } catch (err) { throw retype(err); }
     }
     remove(id: number): boolean { return this.#native.remove(id); }
-    hold(id: number, maxPackets: number, maxMs: number, dropOnExpiry: boolean): boolean {
-      return this.#native.hold(id, maxPackets, maxMs, dropOnExpiry);
+    hold(id: number, maxPackets: number, maxMs: number, dropOnExpiry: boolean, nextCoa?: Uint8Array | null): boolean {
+      return this.#native.hold(id, maxPackets, maxMs, dropOnExpiry, nextCoa ?? null);
     }
     release(id: number): number | null { return this.#native.release(id); }
     counters(id: number, out: Float64Array): boolean { return this.#native.counters(id, out); }

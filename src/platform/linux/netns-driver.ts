@@ -10,7 +10,7 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import type { Clock } from '../../ports/clock.js';
-import type { HypervisorPort, MigrationProgress, MigrationResult } from '../../ports/hypervisor.js';
+import type { HypervisorPort, MigrateOptions, MigrationProgress, MigrationResult } from '../../ports/hypervisor.js';
 import { GUEST_PORT_IFNAME_PREFIX, guestPortName } from '../../core/guest-link-identity.js';
 import { systemClock } from '../system-clock.js';
 import { Rtnl } from './rtnl.js';
@@ -55,7 +55,7 @@ export class NetnsDriver implements HypervisorPort {
     return (await this.guestInterface(guest)) !== null;
   }
 
-  async migrate(guest: string, targetHost: string, onProgress: (p: MigrationProgress) => void): Promise<MigrationResult> {
+  async migrate(guest: string, targetHost: string, onProgress: (p: MigrationProgress) => void, opts: MigrateOptions = {}): Promise<MigrationResult> {
     const ns = this.opts.namespaces[targetHost];
     if (!ns) throw new NetnsDriverError(`no namespace known for host ${targetHost} (hypervisor.namespaces in the agent config)`);
     const name = guestPortName(guest);
@@ -70,6 +70,7 @@ export class NetnsDriver implements HypervisorPort {
       throw new NetnsDriverError(`cannot open namespace ${ns} of host ${targetHost}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
     try {
+      await opts.beforePause?.();
       const pausedAt = this.clock.now();
       onProgress({ phase: 'paused', at: pausedAt });
       await this.rtnl().moveLinkToNetns(link.index, fd, name);

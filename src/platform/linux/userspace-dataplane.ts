@@ -20,7 +20,7 @@
  */
 import { KeyedQueue } from '../../core/keyed-queue.js';
 import type {
-  BindingCounters, DataplaneStats, HaDataplanePort, TunnelBinding,
+  BindingCounters, DataplaneStats, HaDataplanePort, HandoverHold, TunnelBinding,
 } from '../../ports/dataplane.js';
 import { DataplaneError } from '../../ports/dataplane.js';
 import {
@@ -67,7 +67,7 @@ export interface UserspaceHaDataplaneOptions {
   readonly socketBufferSize?: number;
 }
 
-export interface HoldOptions {
+export interface HoldOptions extends HandoverHold {
   /** Packets buffered at most; later ones are dropped and counted (holdDropped, dropsHoldOverflow). */
   readonly maxPackets: number;
   /** The hold ends by itself this long after hold() if release() has not come. */
@@ -299,7 +299,7 @@ export class UserspaceHaDataplane implements HaDataplanePort {
     return this.queue.run(guest, async () => {
       const cur = this.bindings.get(guest);
       if (!cur) return false;
-      return this.fwd(guest).hold(cur.id, opts.maxPackets, opts.maxMs, opts.onExpiry === 'drop');
+      return this.fwd(guest).hold(cur.id, opts.maxPackets, opts.maxMs, opts.onExpiry === 'drop', opts.nextCoa ?? null);
     });
   }
 

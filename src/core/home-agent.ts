@@ -360,13 +360,13 @@ export class HomeAgent {
         this.newCoaSince.delete(d.guest);
         const haMs = d.moved ? Math.max(0, this.c.clock.now() - (since && since.coa === input.srcText ? since.at : input.now)) : undefined;
         this.cache.put(d.binding, d.prefixes, haMs);
-        // The binding points at the new host now: what was held for the handover goes there.
-        if (d.moved && this.holds.has(d.guest)) await this.endHold(d.guest).catch((e: unknown) => this.log.error({ guest: d.guest, err: String(e) }, 'releasing the hold failed'));
         this.countGuest(d.guest, 'accepted');
         this.markDirty(d.guest, 'upsert');
         const type: HaEventType = d.created ? 'created' : d.moved ? 'moved' : 'updated';
         this.emit({ type, guest: d.guest, at: input.now, coa: d.binding.coa, seq: d.binding.seq, ...(d.moved && from ? { from } : {}), ...(haMs !== undefined ? { durationMs: haMs } : {}) });
         if (type !== 'updated') this.log.info({ guest: d.guest, coa: d.binding.coa, from, seq: d.binding.seq, mnps: d.binding.mnps, ...(haMs !== undefined ? { haMs } : {}) }, `binding ${type}`);
+        // The binding points at the new host now: what was held for the handover goes there.
+        if (d.moved && this.holds.has(d.guest)) await this.endHold(d.guest).catch((e: unknown) => this.log.error({ guest: d.guest, err: String(e) }, 'releasing the hold failed'));
         return this.sendAck(input, d.sa, d.ack);
       }
     }

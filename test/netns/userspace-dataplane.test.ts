@@ -458,6 +458,30 @@ describe.skipIf(!canUseNetns)('userspace data plane in namespaces', () => {
     expect((await stats()).dropsHoldOverflow).toBeGreaterThanOrEqual(7);
   });
 
+  it("lets the guest's first packets from the next CoA through while a hold names it, and only then", async () => {
+    const rx = await receiver('cn');
+    const [cur, next] = where === 'hostA' ? ([COA_A, COA_B] as const) : ([COA_B, COA_A] as const);
+    const fromNext = track(new JsonLineChild<{ ev: string }>(lab.spawn(where === 'hostA' ? 'hostB' : 'hostA', process.execPath, [RAW_PEER, JSON.stringify({ protocol: 41, bindAddress: next })])));
+    await fromNext.waitForEvent((e) => e.ev === 'ready');
+    const sendFromNext = async (text: string) => {
+      fromNext.send({ cmd: 'send', hex: udpPacket(GUEST, CN, UDP_PORT, text), dst: HA });
+      await fromNext.waitForEvent((e) => e.ev === 'sent');
+    };
+    const dropsBefore = (await stats()).dropsIngress;
+    await sendFromNext('early-0'); // no hold: the binding still says `cur`
+    expect((await call<boolean>(ha, 'hold', { guest: 'g1', maxPackets: 100, maxMs: 600, nextCoa: next })).result).toBe(true);
+    await sendFromNext('next-0');
+    await sendFromNext('next-1');
+    await waitFor(() => received(rx, 'next').length === 2, 3000);
+    await waitFor(async () => !(await counters()).holding, 3000); // the hold runs out (nothing was held)
+    await sendFromNext('late-0');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(received(rx, 'early')).toEqual([]);
+    expect(received(rx, 'late')).toEqual([]);
+    expect((await stats()).dropsIngress - dropsBefore).toBe(2);
+    expect(cur).not.toBe(next);
+  });
+
   it('stops the traffic when the binding is removed, and counts what has no binding', async () => {
     expect(ping('cn', GUEST).ok).toBe(true);
     const before = (await stats()).dropsNoBinding;

@@ -29,6 +29,23 @@ export class AccessPolicy {
     return this.hasNetworks && this.networks.check(remote, 'ipv6');
   }
 
+  /**
+   * Why a write is refused, or null when the header carries the token. 401 when the API has no
+   * token (writes are off), 403 otherwise; the message says what was wrong with the header
+   * (never echoing it).
+   */
+  writeDenial(header: string | undefined): { status: 401 | 403; message: string } | null {
+    if (!this.token) return { status: 401, message: 'write operations are disabled: no api.token configured' };
+    if (this.tokenValid(header)) return null;
+    const message =
+      header === undefined || header === ''
+        ? 'a bearer token is required: send "Authorization: Bearer <api.token>"'
+        : !/^Bearer /.test(header)
+          ? 'the Authorization header must be "Bearer <api.token>"'
+          : 'the bearer token is not valid';
+    return { status: 403, message };
+  }
+
   /** Does the Authorization header carry the configured bearer token? */
   tokenValid(header: string | undefined): boolean {
     if (!this.token || !header?.startsWith('Bearer ')) return false;

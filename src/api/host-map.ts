@@ -26,6 +26,7 @@ export class HostMap implements HostIndex {
   private hosts: HostInfo[] = [];
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | null = null;
+  private readonly listeners: (() => void)[] = [];
   /** Epoch ms of the last successful refresh, or null. */
   lastRefresh: number | null = null;
   lastError: string | null = null;
@@ -41,6 +42,11 @@ export class HostMap implements HostIndex {
   /** Known hosts (alive or not), sorted by id. */
   list(): readonly HostInfo[] {
     return this.hosts;
+  }
+
+  /** Call `fn` after every successful refresh (e.g. to show queues of new hosts). */
+  onRefresh(fn: () => void): void {
+    this.listeners.push(fn);
   }
 
   get enabled(): boolean {
@@ -85,6 +91,13 @@ export class HostMap implements HostIndex {
     }
     hosts.sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
     this.hosts = hosts;
+    for (const fn of this.listeners) {
+      try {
+        fn();
+      } catch (e) {
+        this.lastError = `refresh listener failed: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    }
   }
 
   private firstCoa(host: string): string | null {

@@ -8,17 +8,49 @@
 import type { FastifyInstance } from 'fastify';
 import type { Job } from 'bullmq';
 import type { Orchestration } from '../orchestrator/runtime.js';
+import { NO_CONTROL_CHARS } from './schemas.js';
 import { ORCHESTRATOR_QUEUE, type MigrateRequest, type MigrationOutcome } from '../orchestrator/jobs.js';
-import type { AccessPolicy } from './access.js';
 
-const request = { type: 'object', required: ['guest', 'to'], additionalProperties: false, properties: { guest: { type: 'string', minLength: 1, maxLength: 254 }, to: { type: 'string', minLength: 1, maxLength: 63 } } } as const;
+const name = (max: number) => ({ type: 'string', minLength: 1, maxLength: max, pattern: NO_CONTROL_CHARS }) as const;
+const request = { type: 'object', required: ['guest', 'to'], additionalProperties: false, properties: { guest: name(254), to: name(63) } } as const;
+/**
+ * Either {"guest", "to"} or {"plan": [{"guest", "to"}, …]}. Written as if/then/else rather than
+ * oneOf so that a 400 names the field at fault (oneOf reports the first branch's error, which
+ * for a plan is "guest is required").
+ */
 const body = {
-  oneOf: [
-    request,
-    { type: 'object', required: ['plan'], additionalProperties: false, properties: { plan: { type: 'array', minItems: 1, maxItems: 10_000, items: request } } },
-  ],
+  type: 'object',
+  additionalProperties: false,
+  properties: { guest: name(254), to: name(63), plan: { type: 'array', minItems: 1, maxItems: 10_000, items: request } },
+  if: { required: ['plan'] },
+  then: { properties: { guest: false, to: false } },
+  else: { required: ['guest', 'to'] },
 } as const;
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 300 } } } as const;
+/**
+ * The schema validator coerces types (query strings need it), which would turn {"to": 42} into
+ * "42": names in a body must already be JSON strings. Returns the first field that is not.
+ */
+function nonStringName(body: unknown): string | null {
+  const check = (o: unknown, at: string): string | null => {
+    if (!o || typeof o !== 'object' || Array.isArray(o)) return null;
+    for (const k of ['guest', 'to'] as const) {
+      if (k in o && typeof (o as Record<string, unknown>)[k] !== 'string') return `${at}${k}`;
+    }
+    return null;
+  };
+  const top = check(body, '');
+  if (top) return top;
+  const plan = body && typeof body === 'object' ? (body as { plan?: unknown }).plan : undefined;
+  if (Array.isArray(plan)) {
+    for (const [i, item] of plan.entries()) {
+      const bad = check(item, `plan.${i}.`);
+      if (bad) return bad;
+    }
+  }
+  return null;
+}
+
+const idParams = { type: 'object', required: ['id'], properties: { id: name(300) } } as const;
 
 async function view(job: Job<MigrateRequest, MigrationOutcome>) {
   const state = await job.getState();
@@ -34,18 +66,18 @@ async function view(job: Job<MigrateRequest, MigrationOutcome>) {
   };
 }
 
-export function registerMigrationRoutes(app: FastifyInstance, orch: Orchestration, access: AccessPolicy): void {
-  const deny = (auth: string | undefined) =>
-    access.tokenValid(auth)
-      ? null
-      : { status: access.writesEnabled ? 403 : 401, message: access.writesEnabled ? 'a valid bearer token is required' : 'write operations are disabled: no api.token configured' };
-
+export function registerMigrationRoutes(app: FastifyInstance, orch: Orchestration): void {
   app.post<{ Body: MigrateRequest | { plan: MigrateRequest[] } }>(
     '/api/v1/migrations',
-    { schema: { tags: ['migrations'], summary: 'Request a migration, or a rebalance plan (needs the token)', body, security: [{ bearer: [] }] } },
+    {
+      schema: { tags: ['migrations'], summary: 'Request a migration, or a rebalance plan (needs the token)', body, security: [{ bearer: [] }] },
+      preValidation: async (req, reply) => {
+        const bad = nonStringName(req.body);
+        if (bad) await reply.status(400).send({ error: 'bad request', message: `body field ${bad}: must be string` });
+      },
+    },
     async (req, reply) => {
-      const no = deny(req.headers.authorization);
-      if (no) return reply.status(no.status).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: no.message });
+      // The token was checked in the server's onRequest hook, before the body was read.
       const plan = 'plan' in req.body ? req.body.plan : [req.body];
       const jobs = [];
       for (const item of plan) jobs.push(await view(await orch.requestMigration(item)));

@@ -9,6 +9,9 @@ import { EVENT_TYPES } from './event-stream.js';
 const nullable = (t: string) => ({ type: [t, 'null'] });
 const isoTime = { type: 'string', format: 'date-time' } as const;
 
+/** A pattern for ids and names: no C0 control characters (NUL, newline, …) and no DEL. */
+export const NO_CONTROL_CHARS = '^[^\\u0000-\\u001f\\u007f]*$';
+
 export const errorSchema = {
   type: 'object',
   properties: { error: { type: 'string' }, message: { type: 'string' } },
@@ -143,7 +146,7 @@ export const listResponse = {
 export const guestParams = {
   type: 'object',
   required: ['guest'],
-  properties: { guest: { type: 'string', minLength: 1, maxLength: 253, description: 'guest id (NAI)' } },
+  properties: { guest: { type: 'string', minLength: 1, maxLength: 253, pattern: NO_CONTROL_CHARS, description: 'guest id (NAI)' } },
 } as const;
 
 export const movesQuery = {

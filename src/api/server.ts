@@ -23,6 +23,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { rmSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
 import { formatIpv6, tryParseIpv6, tryParsePrefix } from '../wire/ipv6.js';
 import type { HomeAgent, HaEvent } from '../core/home-agent.js';
 import type { HaDataplanePort } from '../ports/dataplane.js';
@@ -42,10 +43,12 @@ import { EventHub, EVENT_TYPES, type EventHubOptions, type StreamEventData, type
 import { HostMap, withTimeout, type HostSource } from './host-map.js';
 import { AccessPolicy } from './access.js';
 import { registerMigrationRoutes } from './migrations-routes.js';
+import { registerQueueDashboard } from './queue-dashboard.js';
 import type { Orchestration } from '../orchestrator/runtime.js';
 import { createHaMetrics } from './metrics.js';
 import { loadWebAssets } from './web-assets.js';
 import {
+  NO_CONTROL_CHARS,
   bindingDetailSchema,
   errorSchema,
   eventsQuery,
@@ -113,14 +116,36 @@ interface ListQuery {
 }
 
 const REJECTIONS_KEPT = 10_000;
+/** Largest request body, bytes: a migration plan of a few hundred guests. Bigger is a 413. */
+export const BODY_LIMIT = 64 * 1024;
+/** Longest path parameter the router takes (see routerOptions below). */
+const MAX_PARAM_LENGTH = 1024;
+/** Methods that only read; everything else is a write and needs the bearer token. */
+const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 
 export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
-    bodyLimit: 64 * 1024,
+    bodyLimit: BODY_LIMIT,
+    // Longer than any path parameter the schemas accept (guest ids 253, job ids 300), so an
+    // over-long one gets the schema's 400 naming it; past this the router answers 414.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     schemaErrorFormatter: (errors, dataVar) => new Error(schemaErrorMessage(errors, dataVar)),
+    // Malformed URLs (bad %-escapes, over-long path parameters), answered before routing.
+    frameworkErrors: (err, _req, reply) => {
+      const status = err.statusCode ?? 400;
+      const message =
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? `a path parameter is longer than ${MAX_PARAM_LENGTH} characters`
+          : err.code === 'FST_ERR_BAD_URL'
+            ? 'the URL path is not valid (a bad %-escape?)'
+            : err.message;
+      void (reply as FastifyReply).status(status).send({ error: errorName(status), message });
+    },
   });
+  // JSON bodies only: no text/plain parser, so another content type is a 415 naming it.
+  app.removeContentTypeParser('text/plain');
   const access = new AccessPolicy(opts.readNetworks ?? [], opts.token);
   const events = new EventHub(opts.events);
   const hosts = new HostMap(c.hosts, opts.hostRefreshMs);
@@ -155,23 +180,47 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
     events.close();
   });
 
-  app.setErrorHandler((err: { statusCode?: number; message?: string; validation?: unknown }, _req, reply) => {
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message?: string; validation?: unknown }, req, reply) => {
     const status = err.statusCode ?? 500;
-    const message = err.message ?? 'internal error';
-    void reply.status(status).send({ error: status === 400 ? 'bad request' : status >= 500 ? 'internal error' : 'error', message });
+    let message = err.message ?? 'internal error';
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = `the request body is larger than the API's limit of ${BODY_LIMIT} bytes`;
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') message = `content type ${JSON.stringify(req.headers['content-type'] ?? '')} is not supported: send application/json`;
+    if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') message = 'the body is empty but the content type is application/json';
+    if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') message = 'the body is not valid JSON (or has a "__proto__" or "constructor.prototype" key)';
+    void reply.status(status).send({ error: errorName(status), message });
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: 'not found', message: `no such endpoint: ${req.method} ${req.url.split('?')[0]} (see /api/v1/openapi.json)` });
   });
 
-  // Reads: loopback, unix socket, api.readNetworks, or the token. Writes check the token themselves.
+  // Before routing and before any body is read: writes need the token (every route, the queue
+  // dashboard's too, and unknown paths alike); reads need loopback, the unix socket,
+  // api.readNetworks, or the token.
   app.addHook('onRequest', async (req: FastifyRequest, reply) => {
-    if (req.method === 'DELETE' || req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') return;
+    if (!READ_METHODS.has(req.method)) {
+      const no = access.writeDenial(req.headers.authorization);
+      if (!no) return;
+      await reply.status(no.status).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: no.message });
+      return;
+    }
     if (access.sourceMayRead(req.socket.remoteAddress) || access.tokenValid(req.headers.authorization)) return;
     await reply.status(403).send({
       error: 'forbidden',
       message: `reads from ${req.socket.remoteAddress ?? 'this address'} are not allowed: add its network to api.readNetworks, or send the bearer token`,
     });
+  });
+
+  // Ajv coerces "1e400" or "Infinity" to Infinity and then skips minimum/maximum for it (they
+  // only test finite numbers), so a non-finite number would reach the handlers: refuse it here.
+  app.addHook('preHandler', async (req, reply) => {
+    const q = req.query as Record<string, unknown> | undefined;
+    if (!q || typeof q !== 'object') return;
+    for (const [k, v] of Object.entries(q)) {
+      if (typeof v === 'number' && !Number.isFinite(v)) {
+        await reply.status(400).send({ error: 'bad request', message: `query parameter ${k}: must be a finite number` });
+        return;
+      }
+    }
   });
 
   await app.register(swagger, {
@@ -186,7 +235,10 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
     },
   });
 
-  if (c.orchestration) registerMigrationRoutes(app, c.orchestration, access);
+  if (c.orchestration) {
+    registerMigrationRoutes(app, c.orchestration);
+    await registerQueueDashboard(app, c.orchestration, access, hosts);
+  }
 
   const r400 = { 400: errorSchema };
   const tags = (t: string) => [t];
@@ -351,12 +403,7 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
       },
     },
     async (req, reply) => {
-      if (!access.tokenValid(req.headers.authorization)) {
-        return reply.status(access.writesEnabled ? 403 : 401).header('www-authenticate', 'Bearer').send({
-          error: 'unauthorized',
-          message: access.writesEnabled ? 'a valid bearer token is required' : 'write operations are disabled: no api.token configured',
-        });
-      }
+      // The token was checked in the onRequest hook.
       const removed = await c.ha.revoke(req.params.guest);
       if (!removed) return reply.status(404).send({ error: 'not found', message: `no binding for guest ${req.params.guest}` });
       return reply.status(204).send();
@@ -513,6 +560,12 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
   return app;
 }
 
+/** The `error` field: "bad request", "payload too large", …; "internal error" for any 5xx. */
+function errorName(status: number): string {
+  if (status >= 500) return 'internal error';
+  return (STATUS_CODES[status] ?? 'error').toLowerCase();
+}
+
 interface SchemaError {
   instancePath: string;
   keyword: string;
@@ -520,19 +573,31 @@ interface SchemaError {
   params: Record<string, unknown>;
 }
 
-/** "query parameter limit: must be >= 1", "unknown query parameter \"lmit\"", … */
+/** "query parameter limit: must be >= 1", "unknown query parameter \"lmit\"", "body field plan.0.to: is required", … */
 export function schemaErrorMessage(errors: readonly SchemaError[], dataVar: string): string {
   const where = dataVar === 'querystring' ? 'query parameter' : dataVar === 'params' ? 'path parameter' : dataVar === 'body' ? 'body field' : dataVar;
   const e = errors[0];
   if (!e) return `invalid ${dataVar}`;
-  if (e.keyword === 'additionalProperties') {
-    return `unknown ${where} ${JSON.stringify(e.params['additionalProperty'])}`;
+  const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  const under = (child: unknown) => (path ? `${path}.${String(child)}` : String(child));
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `unknown ${where} ${JSON.stringify(under(e.params['additionalProperty']))}`;
+    case 'required':
+      return `${where} ${under(e.params['missingProperty'])}: is required`;
+    case 'enum': {
+      const allowed = (e.params['allowedValues'] as unknown[] | undefined) ?? [];
+      return `${where} ${path}: must be one of ${allowed.map(String).join(', ')}`;
+    }
+    case 'pattern':
+      if (path === 'types') return `${where} types: must be a comma-separated list of ${EVENT_TYPES.join(', ')}`;
+      if (e.params['pattern'] === NO_CONTROL_CHARS) return `${where} ${path}: must not contain control characters (NUL, newline, …)`;
+      break;
+    case 'false schema':
+      return `${where} ${path}: is not allowed here`;
+    case 'type':
+      if (path === '' && dataVar === 'body') return `the body must be a JSON ${String(e.params['type'])}`;
+      break;
   }
-  const name = e.keyword === 'required' ? String(e.params['missingProperty']) : e.instancePath.replace(/^\//, '').replace(/\//g, '.');
-  if (e.keyword === 'enum') {
-    const allowed = (e.params['allowedValues'] as unknown[] | undefined) ?? [];
-    return `${where} ${name}: must be one of ${allowed.map(String).join(', ')}`;
-  }
-  if (e.keyword === 'pattern' && name === 'types') return `${where} types: must be a comma-separated list of ${EVENT_TYPES.join(', ')}`;
-  return `${where} ${name}: ${e.keyword === 'required' ? 'is required' : (e.message ?? 'is invalid')}`;
+  return `${where} ${path}: ${e.message ?? 'is invalid'}`;
 }

@@ -9,14 +9,16 @@
 import { z } from 'zod';
 
 export const ORCHESTRATOR_QUEUE = 'orchestrator';
+// eslint-disable-next-line no-control-regex
+const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
 export const hostQueue = (hostId: string): string => `host-${hostId}`;
 
 export type HostJobName = 'prepare' | 'migrate' | 'activate' | 'release' | 'locate';
 
 export const migrateRequest = z
   .object({
-    guest: z.string().min(1).max(254),
-    to: z.string().min(1).max(63),
+    guest: z.string().min(1).max(254).regex(NO_CONTROL, 'must not contain control characters'),
+    to: z.string().min(1).max(63).regex(NO_CONTROL, 'must not contain control characters'),
     /** Group id when the migration is part of a rebalance. */
     batch: z.string().max(128).optional(),
     /** Set by the orchestrator once validated: the source host, so a retry can finish a roll-forward. */

@@ -324,12 +324,15 @@ describe.skipIf(!canUseNetns)('the HA operator API in namespaces', () => {
   });
 
   it('opens reads to api.readNetworks only (403 otherwise, unless the token is sent); writes always need the token', async () => {
-    for (const path of ['/api/v1/bindings', '/api/v1/health', '/metrics', '/', '/api/v1/events']) {
+    for (const path of ['/api/v1/bindings', '/api/v1/health', '/metrics', '/', '/api/v1/events', '/queues', '/queues/api/queues']) {
       const r = await get(viaB, path);
       expect(r.status, path).toBe(403);
       expect(r.body.message).toContain('api.readNetworks');
     }
     expect((await get(viaB, '/api/v1/bindings', { authorization: `Bearer ${TOKEN}` })).status).toBe(200);
+    // The queue dashboard follows the same rules: readable from readNetworks, or with the token.
+    expect((await get(viaA, '/queues/api/queues')).status).toBe(200);
+    expect((await get(viaB, '/queues/api/queues', { authorization: `Bearer ${TOKEN}` })).status).toBe(200);
     // A write from an allowed network still needs the token.
     expect((await apiRequest(viaA, 'DELETE', `/api/v1/bindings/${encodeURIComponent(g(5).id)}`)).status).toBe(403);
     expect((await apiRequest(viaA, 'DELETE', `/api/v1/bindings/${encodeURIComponent(g(5).id)}`, { authorization: 'Bearer not-the-token-at-all' })).status).toBe(403);

@@ -461,6 +461,10 @@ void loadList();
 void loadHealth();
 void loadHosts();
 void loadMoves();
+// The queue dashboard exists when the HA has Redis (and so the orchestrator's queues).
+fetch('/queues', { method: 'HEAD' }).then((r) => {
+  if (r.ok) $('queues-link').hidden = false;
+}, () => {});
 connect();
 openFromHash();
 setInterval(() => {

@@ -8,6 +8,7 @@ import cliProgress from 'cli-progress';
 import type { Job } from 'bullmq';
 import { CliError } from '../errors.js';
 import { cliRedis } from '../redis-cli-connection.js';
+import { apiBase } from '../api-client.js';
 import { renderTable } from '../table.js';
 import type { MigrateRequest, MigrationOutcome, MigrationPhase, MigrationProgressData } from '../../orchestrator/jobs.js';
 import { ORCHESTRATOR_QUEUE } from '../../orchestrator/jobs.js';
@@ -156,7 +157,8 @@ export function registerMigrateCommands(program: Command): void {
     .option('--json', 'print JSON')
     .option('--limit <n>', 'jobs per state', '20')
     .option('--redis <url>', 'Redis URL (default REDIS_URL)')
-    .action(async (o: { json?: boolean; limit: string; redis?: string }) => {
+    .option('--api <url>', 'HA API base URL, for the dashboard link (default ROAM6_API or http://127.0.0.1:8446)')
+    .action(async (o: { json?: boolean; limit: string; redis?: string; api?: string }) => {
       const redis = await cliRedis(o.redis);
       const { Orchestration } = await import('../../orchestrator/runtime.js');
       const orch = new Orchestration(redis);
@@ -183,6 +185,10 @@ export function registerMigrateCommands(program: Command): void {
             { header: 'REASON', value: (r) => r.reason, flexible: true },
           ])}\n`);
         }
+        // Every queue (host steps too), retries and removals: the HA serves bull-board.
+        const api = apiBase(o.api);
+        if (/^https?:/.test(api)) process.stdout.write(`queues dashboard: ${api}/queues\n`);
+        else process.stdout.write(`queues dashboard: /queues on the HA's API (${api})\n`);
       } finally {
         await orch.close();
         await redis.close();

@@ -15,6 +15,7 @@
  * that logs one line when the connection is lost and one when it is back.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { startEmbeddedRedis, type EmbeddedRedis, type EmbeddedRedisOptions } from './embedded.js';
@@ -101,7 +102,8 @@ const DEFAULT_PORT = 6379;
 /**
  * Connect to the Redis named by `opts.url` / REDIS_URL, or start an embedded one. Resolves once
  * the client is ready; rejects with one clear error (URL redacted) if it is not within
- * `connectTimeoutMs`, or at once on an authentication failure.
+ * `connectTimeoutMs`, or at once on an authentication failure or a server certificate the client
+ * does not trust (unknown CA, wrong name, expired).
  */
 export async function connectRedis(opts: ConnectRedisOptions): Promise<RedisHandle> {
   const env = opts.env ?? process.env;
@@ -255,8 +257,11 @@ function tlsOptions(host: string, env: NodeJS.ProcessEnv): ConnectionOptions {
   if ((cert === undefined) !== (key === undefined)) {
     throw new RedisUrlError(`${TLS_ENV.cert} and ${TLS_ENV.key} must be set together`);
   }
+  // SNI carries host names only (RFC 6066; Node warns, DEP0123, for an IP): for an IP literal
+  // the certificate is still checked against the IP through `host`.
+  const servername = env[TLS_ENV.servername] || (isIP(host) ? undefined : host);
   return {
-    servername: env[TLS_ENV.servername] || host,
+    ...(servername ? { servername } : {}),
     rejectUnauthorized: true,
     ...(ca ? { ca } : {}),
     ...(cert && key ? { cert, key } : {}),
@@ -286,6 +291,28 @@ function isAuthError(message: string): boolean {
   return /WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(message);
 }
 
+/** OpenSSL/Node codes for a server certificate this client will not trust: retrying cannot help. */
+const TLS_VERIFY_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function tlsVerifyHint(code: string): string {
+  return code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+    ? `the URL's host (or ${TLS_ENV.servername}) must match a name in the server certificate`
+    : `set ${TLS_ENV.ca} to the CA that signed the server certificate`;
+}
+
 class Handle implements RedisHandle {
   private readonly duplicates = new Set<RedisClient>();
   private closing: Promise<void> | undefined;
@@ -308,7 +335,12 @@ class Handle implements RedisHandle {
     }
     client.on('error', () => undefined);
     client.disconnect();
-    const why = outcome === 'auth' ? `authentication failed: ${lastError}` : `not ready within ${timeoutMs} ms: ${lastError}`;
+    const why =
+      outcome === 'auth'
+        ? `authentication failed: ${lastError}`
+        : outcome === 'tls'
+          ? `TLS: server certificate not accepted: ${lastError}`
+          : `not ready within ${timeoutMs} ms: ${lastError}`;
     throw new RedisConnectError(`cannot connect to Redis at ${this.url} (client ${this.name}): ${why}`);
   }
 
@@ -340,10 +372,10 @@ class Handle implements RedisHandle {
 function firstReady(
   client: RedisClient,
   timeoutMs: number,
-): Promise<{ outcome: 'ready' | 'auth' | 'timeout'; lastError: string }> {
+): Promise<{ outcome: 'ready' | 'auth' | 'tls' | 'timeout'; lastError: string }> {
   return new Promise((resolve) => {
     let lastError = 'no answer';
-    const settle = (outcome: 'ready' | 'auth' | 'timeout'): void => {
+    const settle = (outcome: 'ready' | 'auth' | 'tls' | 'timeout'): void => {
       clearTimeout(timer);
       client.off('error', onError);
       client.off('ready', onReady);
@@ -351,7 +383,12 @@ function firstReady(
     };
     const onError = (err: unknown): void => {
       lastError = describeRedisError(err);
-      if (isAuthError(lastError)) settle('auth');
+      if (isAuthError(lastError)) return settle('auth');
+      const code = (err as NodeJS.ErrnoException | undefined)?.code;
+      if (code && TLS_VERIFY_CODES.has(code)) {
+        lastError = `${lastError} (${code}); ${tlsVerifyHint(code)}`;
+        settle('tls');
+      }
     };
     const onReady = (): void => settle('ready');
     const timer = setTimeout(() => settle('timeout'), timeoutMs);

@@ -11,6 +11,7 @@ import { GuestOrder, SORT_KEYS, queryBindings, recentMoves, type BindingQuery, t
 import { AccessPolicy } from '../../../src/api/access.js';
 import { EventHub } from '../../../src/api/event-stream.js';
 import { schemaErrorMessage } from '../../../src/api/server.js';
+import { NO_CONTROL_CHARS } from '../../../src/api/schemas.js';
 import { baStatusText, bindingView, isExpiring } from '../../../src/api/binding-view.js';
 import { parsePrefix, parseIpv6 } from '../../../src/wire/ipv6.js';
 import { mulberry32, randInt } from '../../helpers/prng.js';
@@ -162,6 +163,15 @@ describe('AccessPolicy', () => {
     expect(p.tokenValid('a-token-of-sixteen-chars')).toBe(false);
     expect(new AccessPolicy([], undefined).tokenValid('Bearer ')).toBe(false);
   });
+
+  it('says why a write is refused without echoing the header', () => {
+    expect(p.writeDenial('Bearer a-token-of-sixteen-chars')).toBeNull();
+    expect(p.writeDenial(undefined)).toEqual({ status: 403, message: expect.stringMatching(/bearer token is required/) });
+    expect(p.writeDenial('Basic YTpi')).toEqual({ status: 403, message: expect.stringMatching(/must be "Bearer <api.token>"/) });
+    const wrong = p.writeDenial('Bearer a-token-of-sixteen-charX');
+    expect(wrong).toEqual({ status: 403, message: 'the bearer token is not valid' });
+    expect(new AccessPolicy([], undefined).writeDenial('Bearer anything')).toEqual({ status: 401, message: expect.stringMatching(/no api.token configured/) });
+  });
 });
 
 describe('EventHub', () => {
@@ -225,5 +235,10 @@ describe('400 messages', () => {
     expect(schemaErrorMessage([{ instancePath: '', keyword: 'additionalProperties', message: 'x', params: { additionalProperty: 'lmit' } }], 'querystring')).toBe('unknown query parameter "lmit"');
     expect(schemaErrorMessage([{ instancePath: '/sort', keyword: 'enum', params: { allowedValues: ['guest', 'coa'] } }], 'querystring')).toBe('query parameter sort: must be one of guest, coa');
     expect(schemaErrorMessage([{ instancePath: '', keyword: 'required', params: { missingProperty: 'guest' } }], 'params')).toBe('path parameter guest: is required');
+    expect(schemaErrorMessage([{ instancePath: '/plan/0', keyword: 'required', params: { missingProperty: 'to' } }], 'body')).toBe('body field plan.0.to: is required');
+    expect(schemaErrorMessage([{ instancePath: '/plan/2', keyword: 'additionalProperties', params: { additionalProperty: 'force' } }], 'body')).toBe('unknown body field "plan.2.force"');
+    expect(schemaErrorMessage([{ instancePath: '/guest', keyword: 'pattern', params: { pattern: NO_CONTROL_CHARS } }], 'params')).toBe('path parameter guest: must not contain control characters (NUL, newline, …)');
+    expect(schemaErrorMessage([{ instancePath: '/guest', keyword: 'false schema', params: {} }], 'body')).toBe('body field guest: is not allowed here');
+    expect(schemaErrorMessage([{ instancePath: '', keyword: 'type', params: { type: 'object' } }], 'body')).toBe('the body must be a JSON object');
   });
 });

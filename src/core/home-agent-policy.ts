@@ -61,6 +61,7 @@ export type DropReason =
   | 'unknown-spi'
   | 'rate-limited'
   | 'auth-fail-limited'
+  | 'stale-limited'
   | 'not-binding-update';
 
 export interface BuInput {

@@ -14,6 +14,7 @@ import {
   MhType,
   decodeMobilityHeader,
   encodeMobilityHeader,
+  seqGreater,
   type BindingAck,
   type WireErrorReason,
 } from '../wire/mh/index.js';
@@ -82,6 +83,13 @@ export interface HomeAgentConfig {
   readonly rateLimit: BucketConfig;
   /** Per-guest limit on 146 answers, so forged floods are not reflected. */
   readonly authFailLimit: BucketConfig;
+  /**
+   * Per-guest limit on authenticated BUs whose sequence number is not newer than the binding's
+   * (answered 135, or ignored): replays of a captured BU. They draw on this bucket, not on
+   * `rateLimit`, so a replay flood can neither spend the guest's budget for real updates nor
+   * reflect a stream of 135s at its care-of address.
+   */
+  readonly staleLimit: BucketConfig;
   /** How often dirty bindings are written to the store. */
   readonly persistIntervalMs: number;
   /** How often expiry runs. */
@@ -91,6 +99,7 @@ export interface HomeAgentConfig {
 export const DEFAULT_HA_RUNTIME = {
   rateLimit: { ratePerSec: 20, burst: 40 },
   authFailLimit: { ratePerSec: 1, burst: 5 },
+  staleLimit: { ratePerSec: 1, burst: 5 },
   persistIntervalMs: 50,
   expiryIntervalMs: 1000,
 } as const;
@@ -117,6 +126,7 @@ export class HomeAgent {
   private readonly queue = new KeyedQueue();
   private readonly rate: TokenBuckets;
   private readonly authFail: TokenBuckets;
+  private readonly stale: TokenBuckets;
   private readonly beLimit = new TokenBuckets({ ratePerSec: 10, burst: 20 });
   private readonly dirty = new Map<string, 'upsert' | 'delete'>();
   /** Per guest: when the first authenticated BU from a CoA other than the bound one arrived. */
@@ -130,6 +140,7 @@ export class HomeAgent {
   constructor(private readonly cfg: HomeAgentConfig, private readonly c: HomeAgentComponents) {
     this.rate = new TokenBuckets(cfg.rateLimit);
     this.authFail = new TokenBuckets(cfg.authFailLimit);
+    this.stale = new TokenBuckets(cfg.staleLimit);
     this.log = c.log ?? silentLogger;
   }
 
@@ -191,7 +202,7 @@ export class HomeAgent {
     if (msg.type === 'unknown') return this.bindingError(src, dst, BeStatus.UnrecognizedMhType);
     if (msg.type !== MhType.BindingUpdate) return this.drop('not-binding-update');
 
-    const input: BuInput = { bu: msg, bytes, src, dst, now: this.c.clock.now(), srcText: formatIpv6(src) };
+    const input: BuInput = { bu: msg, bytes, src, dst, now: this.c.clock.now() };
     const auth = authenticate(input, this.c.guests);
     if (!auth.ok && 'drop' in auth) return this.drop(auth.drop);
     if (!auth.ok) {
@@ -199,15 +210,23 @@ export class HomeAgent {
       this.log.warn({ guest: auth.guest.id, src: formatIpv6(src), spi: auth.sa.spi }, 'binding update with a bad authenticator');
       return this.answer(input, rejectBadAuthenticator(input, auth.guest, auth.sa));
     }
-    if (!this.rate.take(auth.guest.id, input.now)) return this.drop('rate-limited', auth.guest.id);
-
     const guest = auth.guest;
-    this.noteNewCoa(guest.id, input.srcText!, input.now);
+    // A sequence number that is not newer than the binding's can only be answered with 135 (or
+    // ignored) — what a replayed BU looks like. Such BUs have their own small bucket, so that
+    // replays sent from the guest's own CoA cannot crowd out its real updates. (A newer BU of
+    // the guest may still be queued; it only makes this one staler, never fresher.)
+    const bound = this.cache.get(guest.id);
+    if (bound && !seqGreater(msg.seq, bound.seq)) {
+      if (!this.stale.take(guest.id, input.now)) return this.drop('stale-limited', guest.id);
+    } else if (!this.rate.take(guest.id, input.now)) return this.drop('rate-limited', guest.id);
+
+    const srcText = formatIpv6(src);
+    this.noteNewCoa(guest.id, srcText, input.now);
     return this.serialise(guest.id, async () => {
       // Decide against the state as it is now, after any earlier BU of this guest landed.
       const now = this.c.clock.now();
-      const decision = decideBindingUpdate({ ...input, now }, guest, auth.sa, this.policyState(), this.cfg.policy);
-      return this.apply({ ...input, now }, decision);
+      const decision = decideBindingUpdate({ ...input, now, srcText }, guest, auth.sa, this.policyState(), this.cfg.policy);
+      return this.apply({ ...input, now, srcText }, decision);
     });
   }
 

@@ -242,6 +242,31 @@ describe('silent drops and rate limits', () => {
     expect(answered).toBe(DEFAULT_HA_RUNTIME.authFailLimit.burst);
     expect((await send(bu()))!.status).toBe(0);
   });
+
+  it('a replay flood of a captured BU neither starves the guest nor reflects a stream of 135s', async () => {
+    const captured = bu({ seq: 10 });
+    expect((await send(captured))!.status).toBe(0);
+    // Replayed from the guest's own CoA (spoofed), far beyond the guest's rate limit.
+    const replies: (BindingAck | null)[] = [];
+    for (let i = 0; i < 500; i++) replies.push(await send(captured));
+    const answered = replies.filter((r) => r !== null);
+    expect(answered.length).toBe(DEFAULT_HA_RUNTIME.staleLimit.burst);
+    expect(answered.every((r) => r!.status === BaStatus.SequenceNumberOutOfWindow && r!.seq === 10)).toBe(true);
+    expect(ha.counters.dropped['stale-limited']).toBe(500 - answered.length);
+    expect(ha.counters.dropped['rate-limited']).toBeUndefined();
+    // The guest's real updates still go through, at once and later, under the flood.
+    expect((await send(bu({ seq: 11 })))!.status).toBe(0);
+    for (let i = 0; i < 100; i++) await send(captured);
+    expect((await send(bu({ seq: 12, coa: COA_B }), COA_B))!.status).toBe(0);
+    expect(ha.cache.get(g1.id)).toMatchObject({ seq: 12, coa: '2001:db8:b::2' });
+    // A de-registration replayed from the old CoA is stale too: limited the same way, and ignored.
+    const dereg = bu({ seq: 11, lifetimeSec: 0 });
+    for (let i = 0; i < 50; i++) expect(await send(dereg)).toBeNull();
+    expect(ha.cache.get(g1.id)).toMatchObject({ seq: 12 });
+    // The stale bucket refills like the others.
+    clock.advance(1000);
+    expect((await send(captured))!.status).toBe(BaStatus.SequenceNumberOutOfWindow);
+  });
 });
 
 describe('expiry, persistence and restart', () => {

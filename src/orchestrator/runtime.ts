@@ -10,7 +10,7 @@ import { RedisHostRegistry } from '../platform/redis/host-registry.js';
 import type { HostAgent } from '../core/host-agent.js';
 import type { HypervisorPort } from '../ports/hypervisor.js';
 import type { HandoverPort } from '../ports/handover.js';
-import { tryParseIpv6 } from '../wire/ipv6.js';
+import { tryParseIpv6, type Ipv6Address } from '../wire/ipv6.js';
 import type { Logger } from '../ports/log.js';
 import { silentLogger } from '../ports/log.js';
 import {
@@ -189,31 +189,23 @@ export class Orchestration {
         if (!to) throw new Error('migrate job without a destination');
         // Make before break: the HA holds the guest's packets from the moment it pauses here
         // until the BU from `to` moves the binding, and lets its first packets from there in.
-        const nextCoa = handover ? tryParseIpv6((await this.hosts.alive(to))?.coa ?? '') ?? undefined : undefined;
-        let holding: Promise<boolean> | null = null;
-        const hold = () =>
-          (holding ??= handover
-            ? handover.hold(guest, nextCoa).then((o) => {
-                if (!o.held) log.warn({ guest, reason: o.reason }, 'the HA does not hold this handover; packets in flight may be lost');
-                return o.held;
-              })
-            : Promise.resolve(false));
+        const nextCoa = handover ? (tryParseIpv6((await this.hosts.alive(to))?.coa ?? '') ?? undefined) : undefined;
+        const hold = handover ? onceHold(handover, guest, nextCoa, log) : null;
         try {
           const r = await driver.migrate(
             guest,
             to,
             (p) => {
               void job.updateProgress(p as unknown as object);
-              if (p.phase === 'paused') void hold();
+              if (p.phase === 'paused') void hold?.ask();
             },
-            { ...(job.data.incoming ? { incoming: job.data.incoming } : {}), beforePause: async () => void (await hold()) },
+            { ...(job.data.incoming ? { incoming: job.data.incoming } : {}), ...(hold ? { beforePause: async () => void (await hold.ask()) } : {}) },
           );
           const pausedAt = r.resumedAt - r.downtimeMs;
-          const out: MigrateStepResult = { totalMs: r.totalMs, downtimeMs: r.downtimeMs, pausedAt, resumedAt: r.resumedAt, held: holding ? await holding : false };
+          const out: MigrateStepResult = { totalMs: r.totalMs, downtimeMs: r.downtimeMs, pausedAt, resumedAt: r.resumedAt, held: (await hold?.held()) ?? false };
           return out;
         } catch (e) {
-          // The guest did not leave (or we cannot tell): whatever is held goes to its CoA now.
-          if (holding && (await holding)) await handover!.release(guest);
+          await hold?.releaseIfHeld(); // the guest did not leave (or we cannot tell): what is held goes to its CoA now
           throw e;
         }
       }
@@ -233,4 +225,20 @@ export class Orchestration {
     await Promise.allSettled([...this.events.values()].map((e) => e.close()));
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
   }
+}
+
+/** One hold request per migrate step, whichever of the driver's hooks asks first. */
+function onceHold(handover: HandoverPort, guest: string, nextCoa: Ipv6Address | undefined, log: Logger) {
+  let asked: Promise<boolean> | null = null;
+  return {
+    ask: (): Promise<boolean> =>
+      (asked ??= handover.hold(guest, nextCoa).then((o) => {
+        if (!o.held) log.warn({ guest, reason: o.reason }, 'the HA does not hold this handover; packets in flight may be lost');
+        return o.held;
+      })),
+    held: async (): Promise<boolean> => (asked ? asked : false),
+    releaseIfHeld: async (): Promise<void> => {
+      if (asked && (await asked)) await handover.release(guest);
+    },
+  };
 }

@@ -193,6 +193,9 @@ export async function runMigration(
     host && deps.stepClock ? clockOffsetMs(await deps.stepClock(host, name, data).catch(() => undefined)) : 0;
   const srcOffset = await offset(movedClock, 'migrate');
   const dstOffset = await offset(to, 'activate');
+  const skew: Record<string, number> = {};
+  if (srcOffset !== 0) skew[from] = srcOffset;
+  if (dstOffset !== 0) skew[to] = dstOffset;
   const pausedAt = moved.pausedAt - srcOffset;
   const attachedAt = reg.attachedAt - dstOffset;
   const liveAt = moved.resumedAt === undefined ? attachedAt : Math.max(moved.resumedAt - srcOffset, attachedAt);
@@ -208,5 +211,6 @@ export async function runMigration(
     registrationMs: reg.elapsedMs,
     held: moved.held ?? false,
     timings,
+    ...(Object.keys(skew).length ? { clockSkewMs: skew } : {}),
   };
 }

@@ -174,6 +174,7 @@ export class Orchestration {
         log.info({ guest: job.data.guest, to: job.data.to, job: job.id }, 'migration started');
         const out = await runMigration(job, deps);
         log.info({ guest: out.guest, from: out.from, to: out.to, totalMs: out.totalMs, resumeToBaMs: out.resumeToBaMs }, 'migration done');
+        if (out.clockSkewMs) log.warn({ guest: out.guest, clockSkewMs: out.clockSkewMs }, 'host clocks are off from the orchestrator\'s (timings corrected); keep hosts under NTP');
         return out;
       },
       { connection: this.redis.duplicate(), prefix: this.keys.queuePrefix, concurrency, ...workerTiming(opts.timing) },

@@ -41,6 +41,7 @@ interface MigrateOut {
   totalMs: number;
   downtimeMs: number;
   resumeToBaMs: number;
+  clockSkewMs?: Record<string, number>;
 }
 
 describe.skipIf(!canUseNetns || !LIBFAKETIME)('a host agent with a skewed clock (libfaketime), HA requiring RFC 4285 timestamps', () => {
@@ -109,8 +110,11 @@ describe.skipIf(!canUseNetns || !LIBFAKETIME)('a host agent with a skewed clock 
     const r = await migrate(guest, 'host-b');
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as MigrateOut;
-    console.log(`host-b ${expectedOffsetMs > 0 ? 'behind' : 'ahead'} by 30 s: migration total ${out.totalMs} ms, downtime ${out.downtimeMs} ms, resume→BA ${out.resumeToBaMs} ms`);
+    console.log(`host-b ${expectedOffsetMs > 0 ? 'behind' : 'ahead'} by 30 s: migration total ${out.totalMs} ms, downtime ${out.downtimeMs} ms, resume→BA ${out.resumeToBaMs} ms; skew seen by the orchestrator ${JSON.stringify(out.clockSkewMs)}`);
     expect(out).toMatchObject({ from: 'host-a', to: 'host-b', newCoa: LAB_ADDR['host-b'] });
+    // The orchestrator saw the skew (HA minus host-b = −(host-b minus us)) and corrected for it.
+    expect(Object.keys(out.clockSkewMs ?? {})).toEqual(['host-b']);
+    expect(Math.abs(out.clockSkewMs!['host-b']! + expectedOffsetMs)).toBeLessThan(1000);
     // Timings that mix both hosts' clocks must not carry the 30 s skew.
     expect(out.downtimeMs).toBeGreaterThanOrEqual(0);
     expect(out.downtimeMs).toBeLessThan(2000);
@@ -186,6 +190,7 @@ describe.skipIf(!canUseNetns || !LIBFAKETIME)('a host agent with a skewed clock 
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as MigrateOut;
     console.log(`clocks agree: migration total ${out.totalMs} ms, downtime ${out.downtimeMs} ms, resume→BA ${out.resumeToBaMs} ms`);
+    expect(out.clockSkewMs).toBeUndefined();
     expect((await binding(g1)).coa).toBe(LAB_ADDR['host-a']);
   }, 60_000);
 });

@@ -127,7 +127,9 @@ describe('migration flow', () => {
         expect(Math.abs(out.downtimeMs - base.downtimeMs), `skew ${skew}`).toBeLessThanOrEqual(2);
         expect(Math.abs(out.resumeToBaMs - base.resumeToBaMs), `skew ${skew}`).toBeLessThanOrEqual(2);
         expect(out.resumeToBaMs).toBeGreaterThanOrEqual(0);
+        expect(out.clockSkewMs).toEqual({ 'host-b': expect.closeTo(skew, -1) as number });
       }
+      expect(base.clockSkewMs).toBeUndefined();
     });
 
     it('without clock readings, the hosts\' epoch ms are compared as they are (what synchronised clocks need)', async () => {

@@ -3,6 +3,9 @@
  * (window 7 s), so the first BU from a skewed host is answered 144 with the HA's own time; the
  * mobile router resynchronises and registers, and its refreshes keep the learned offset.
  *
+ * The orchestrator, comparing the two hosts' times for the downtime and resume→BA, sees the skew
+ * in the queue's timestamps and corrects for it (migration.ts clockBounds).
+ *
  * The skew is real: agent-host-b runs under libfaketime (LD_PRELOAD, FAKETIME="-30s", monotonic
  * clock left alone so Node's timers keep working); its heartbeat in Redis carries its Date.now().
  */

@@ -322,19 +322,29 @@ function launch(state: LabState, name: string, ns: string | null, cmd: string, a
   return startProcess(name, state.dir, ns, cmd, args);
 }
 
+export interface RestartOptions {
+  /**
+   * A command the process is started under, this time only, e.g. `['env', 'LD_PRELOAD=…',
+   * 'FAKETIME=-30s']` to skew its clock. It must exec the process (not fork it): the recorded pid
+   * is the wrapper's. The recorded command stays as it was, so a later restart runs it plain.
+   */
+  readonly wrapper?: readonly string[];
+}
+
 /** Start a lab process again (after a crash or a kill), as it was started first. */
-export function restartLabProcess(state: LabState, name: string): number {
+export function restartLabProcess(state: LabState, name: string, opts: RestartOptions = {}): number {
   const c = state.commands[name];
   if (!c) throw new Error(`no lab process ${name}`);
-  state.pids[name] = startProcess(name, state.dir, c.ns, c.cmd, c.args);
+  state.pids[name] = startProcess(name, state.dir, c.ns, c.cmd, c.args, opts.wrapper ?? []);
   writeFileSync(stateFile(state.dir), `${JSON.stringify(state, null, 2)}\n`);
   return state.pids[name]!;
 }
 
 /** Spawn a detached process (in a namespace, or not) whose output goes to logs/<name>.log. */
-function startProcess(name: string, dir: string, ns: string | null, cmd: string, args: string[]): number {
+function startProcess(name: string, dir: string, ns: string | null, cmd: string, args: string[], wrapper: readonly string[] = []): number {
   const out = openSync(join(dir, 'logs', `${name}.log`), 'a');
-  const child = spawn(ns ? 'ip' : cmd, ns ? ['netns', 'exec', ns, cmd, ...args] : args, {
+  const argv = [...wrapper, cmd, ...args];
+  const child = spawn(ns ? 'ip' : argv[0]!, ns ? ['netns', 'exec', ns, ...argv] : argv.slice(1), {
     detached: true,
     stdio: ['ignore', out, out],
     env: { ...process.env, ROAM6_LOG_LEVEL: process.env.ROAM6_LOG_LEVEL ?? 'info', ROAM6_FAILPOINTS: labFailpointFile({ dir }, name) },

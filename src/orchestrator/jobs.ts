@@ -62,6 +62,12 @@ export interface MigrationOutcome {
   /** The HA held the guest's packets over the switch and delivered them at the new host. */
   readonly held?: boolean;
   readonly timings: Partial<Record<MigrationPhase, number>>;
+  /**
+   * Hosts whose clock the steps proved off from the orchestrator's, ms (host minus orchestrator,
+   * the smallest skew consistent with the queue's timestamps); absent when the clocks agree.
+   * The times above are already corrected for it.
+   */
+  readonly clockSkewMs?: Readonly<Record<string, number>>;
 }
 
 /** Job ids may not contain ':' in BullMQ; guest ids (NAIs) may contain '@' and '.', which are fine. */

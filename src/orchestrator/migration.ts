@@ -22,6 +22,39 @@ export interface MigrationDeps {
   completeEpoch(guest: string): Promise<void>;
   now(): number;
   sleep(ms: number): Promise<void>;
+  /**
+   * What a step already waited for tells about its host's clock (see {@link ClockBounds}), or
+   * undefined when nothing can be said. Without it, hosts' clocks are taken as ours.
+   */
+  stepClock?(host: string, name: HostJobName, data: HostJobData): Promise<ClockBounds | undefined>;
+}
+
+/**
+ * A host's clock minus the orchestrator's, bounded NTP-style by one step: the step was asked for
+ * at `askedAt` and heard back at `heardAt` (our clock); the host started it at `startedAt` and
+ * finished it at `finishedAt` (its clock). Whatever the queue's delays, the offset lies in
+ * [finishedAt − heardAt, startedAt − askedAt]; without `askedAt` there is no upper bound.
+ */
+export interface ClockBounds {
+  readonly minMs: number;
+  readonly maxMs: number;
+}
+
+export function clockBounds(t: { askedAt?: number; startedAt: number; finishedAt: number; heardAt: number }): ClockBounds | undefined {
+  const minMs = t.finishedAt - t.heardAt;
+  const maxMs = t.askedAt === undefined ? Infinity : t.startedAt - t.askedAt;
+  // Inconsistent readings (a clock stepped during the step): say nothing.
+  return minMs <= maxMs ? { minMs, maxMs } : undefined;
+}
+
+/**
+ * The correction to apply to a host's epoch ms before comparing them with another host's: 0
+ * when the bounds allow synchronised clocks (hosts under NTP, the lab), else the bound nearest
+ * to 0 (the smallest skew the step proves). Its error is at most the queue's delay on that side.
+ */
+export function clockOffsetMs(b: ClockBounds | undefined): number {
+  if (!b || (b.minMs <= 0 && b.maxMs >= 0)) return 0;
+  return b.minMs > 0 ? b.minMs : b.maxMs;
 }
 
 export interface PrepareStepResult {
@@ -90,6 +123,8 @@ export async function runMigration(
   done('validate');
   const data: HostJobData = { guest, migration };
   let moved: MigrateStepResult;
+  /** Whose clock `moved`'s epoch ms are on: the source's (its migrate step), or ours. */
+  let movedClock: string | null = null;
   if (resuming) {
     const now = deps.now();
     moved = { totalMs: 0, downtimeMs: 0, pausedAt: now };
@@ -109,6 +144,7 @@ export async function runMigration(
     let moved: MigrateStepResult;
     try {
       moved = await deps.step<MigrateStepResult>(source, 'migrate', { ...data, to, ...(prepared?.incoming ? { incoming: prepared.incoming } : {}) });
+      movedClock = source;
     } catch (e) {
       // The step can fail after the switch (its worker died after moving the guest, and the
       // retry finds nothing to move). Ask the destination before undoing anything: releasing it
@@ -150,19 +186,31 @@ export async function runMigration(
 
   // The guest is back on the network once it runs at the destination *and* its interface is on
   // the guest link there: the netns driver's link is attached after it moves; a QEMU TAP was
-  // attached at prepare, before the guest resumed.
-  const liveAt = moved.resumedAt === undefined ? reg.attachedAt : Math.max(moved.resumedAt, reg.attachedAt);
-  const downtimeMs = Math.max(moved.downtimeMs, liveAt - moved.pausedAt);
+  // attached at prepare, before the guest resumed. Source and destination times are on two
+  // hosts' clocks: both are put on ours first, so a skewed host cannot add or hide seconds.
+  const totalMs = deps.now() - t0;
+  const offset = async (host: string | null, name: HostJobName) =>
+    host && deps.stepClock ? clockOffsetMs(await deps.stepClock(host, name, data).catch(() => undefined)) : 0;
+  const srcOffset = await offset(movedClock, 'migrate');
+  const dstOffset = await offset(to, 'activate');
+  const skew: Record<string, number> = {};
+  if (srcOffset !== 0) skew[from] = srcOffset;
+  if (dstOffset !== 0) skew[to] = dstOffset;
+  const pausedAt = moved.pausedAt - srcOffset;
+  const attachedAt = reg.attachedAt - dstOffset;
+  const liveAt = moved.resumedAt === undefined ? attachedAt : Math.max(moved.resumedAt - srcOffset, attachedAt);
+  const downtimeMs = Math.max(moved.downtimeMs, liveAt - pausedAt);
   return {
     guest,
     from,
     to,
     newCoa,
-    totalMs: deps.now() - t0,
+    totalMs,
     downtimeMs,
-    resumeToBaMs: reg.registeredAt - liveAt,
+    resumeToBaMs: reg.registeredAt - dstOffset - liveAt,
     registrationMs: reg.elapsedMs,
     held: moved.held ?? false,
     timings,
+    ...(Object.keys(skew).length ? { clockSkewMs: skew } : {}),
   };
 }

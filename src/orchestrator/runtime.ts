@@ -24,7 +24,7 @@ import {
   type MigrateRequest,
   type MigrationOutcome,
 } from './jobs.js';
-import { runMigration, type MigrateStepResult, type MigrationDeps } from './migration.js';
+import { clockBounds, runMigration, type MigrateStepResult, type MigrationDeps } from './migration.js';
 
 /** Step jobs: idempotent ones retry with backoff; a live migration is never blindly retried. */
 const STEP_OPTS: Record<HostJobName, JobsOptions> = {
@@ -118,6 +118,12 @@ export class Orchestration {
   }
 
   deps(): MigrationDeps {
+    // When each step was asked for (if it had not started yet) and heard back, on our clock:
+    // with the host's start and finish times BullMQ records (processedOn and finishedOn come
+    // from the worker's clock), they bound the host's clock offset (migration.ts clockBounds).
+    // Read lazily, after the migration, so the bounds cost no time between steps.
+    const heard = new Map<string, { askedAt?: number; heardAt: number }>();
+    const heardKey = (host: string, jobId: string) => `${host}\n${jobId}`;
     return {
       guestHost: async (guest) => {
         const g = await this.registry.get(guest);
@@ -127,8 +133,24 @@ export class Orchestration {
       step: async <T>(host: string, name: HostJobName, data: HostJobData): Promise<T> => {
         const q = this.queue(hostQueue(host));
         const jobId = stepJobId(data.migration, name);
-        const job = (await q.getJob(jobId)) ?? (await q.add(name, data, { jobId, ...STEP_OPTS[name], ...KEEP }));
-        return this.waitFor<T>(job, STEP_TIMEOUT_MS[name]);
+        const lookedAt = Date.now();
+        const found = await q.getJob(jobId);
+        // A step found already started (a resumed migration) gives no upper bound.
+        const askedAt = found?.processedOn === undefined ? lookedAt : undefined;
+        const job = found ?? (await q.add(name, data, { jobId, ...STEP_OPTS[name], ...KEEP }));
+        const out = await this.waitFor<T>(job, STEP_TIMEOUT_MS[name]);
+        if (heard.size >= 4096) heard.delete(heard.keys().next().value!);
+        heard.set(heardKey(host, jobId), { ...(askedAt !== undefined ? { askedAt } : {}), heardAt: Date.now() });
+        return out;
+      },
+      stepClock: async (host, name, data) => {
+        const jobId = stepJobId(data.migration, name);
+        const t = heard.get(heardKey(host, jobId));
+        if (!t) return undefined;
+        heard.delete(heardKey(host, jobId));
+        const job = await this.queue(hostQueue(host)).getJob(jobId);
+        if (job?.processedOn === undefined || job.finishedOn === undefined) return undefined;
+        return clockBounds({ ...t, startedAt: job.processedOn, finishedAt: job.finishedOn });
       },
       bindingCoa: async (guest) => {
         const v = await this.redis.client.hget(this.keys.bindings, guest);
@@ -152,6 +174,7 @@ export class Orchestration {
         log.info({ guest: job.data.guest, to: job.data.to, job: job.id }, 'migration started');
         const out = await runMigration(job, deps);
         log.info({ guest: out.guest, from: out.from, to: out.to, totalMs: out.totalMs, resumeToBaMs: out.resumeToBaMs }, 'migration done');
+        if (out.clockSkewMs) log.warn({ guest: out.guest, clockSkewMs: out.clockSkewMs }, 'host clocks are off from the orchestrator\'s (timings corrected); keep hosts under NTP');
         return out;
       },
       { connection: this.redis.duplicate(), prefix: this.keys.queuePrefix, concurrency, ...workerTiming(opts.timing) },

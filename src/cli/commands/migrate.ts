@@ -25,6 +25,7 @@ function printOutcome(o: MigrationOutcome): void {
       `  resume → BA      ${ms(o.resumeToBaMs)}`,
       `  BU → BA          ${ms(o.registrationMs)}`,
       `  new CoA          ${o.newCoa}`,
+      ...Object.entries(o.clockSkewMs ?? {}).map(([host, skew]) => `  clock of ${host}  ${skew > 0 ? '+' : ''}${ms(skew)} off the orchestrator's (corrected for; keep hosts under NTP)`),
       '',
     ].join('\n'),
   );

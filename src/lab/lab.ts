@@ -16,7 +16,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { guestPortName, guestLinkAlias } from '../core/guest-link-identity.js';
@@ -349,6 +349,7 @@ function startProcess(name: string, dir: string, ns: string | null, cmd: string,
     stdio: ['ignore', out, out],
     env: { ...process.env, ROAM6_LOG_LEVEL: process.env.ROAM6_LOG_LEVEL ?? 'info', ROAM6_FAILPOINTS: labFailpointFile({ dir }, name) },
   });
+  closeSync(out); // the child has its own copy
   child.unref();
   if (!child.pid) throw new Error(`could not start ${name}`);
   return child.pid;

@@ -18,7 +18,9 @@
  *     time goes (CPU seconds per process, the orchestrator's per-phase timings).
  *
  *   node dist/bench/migrate.js [--only gap,overhead,rebalance] [--migrations 20]
- *        [--overhead-rounds 10] [--guests 1000] [--concurrency 8,32] [--render-only]
+ *        [--overhead-rounds 10] [--guests 1000] [--concurrency 8,32] [--lab bmig] [--render-only]
+ *
+ * --lab names the lab (namespaces r6lab-<lab>-*, /tmp/roam6-lab-<lab>): give each concurrent run its own.
  *
  * A partial run (--only) keeps the other phases' results from docs/bench/migrate.json.
  */
@@ -44,7 +46,6 @@ import {
 import { ONE_SEGMENT, oneSegmentDown, oneSegmentUp, type OneSegment } from './one-segment.js';
 import { writeSection } from './report.js';
 
-const LAB = 'bmig';
 const OUT = '/tmp/roam6-bench-migrate';
 const SLACK_MS = 150;
 const SETTLE_MS = 1000;
@@ -62,6 +63,7 @@ const MIGRATIONS = Number(arg('migrations', '20'));
 const OVERHEAD_ROUNDS = Number(arg('overhead-rounds', '10'));
 const GUESTS = Number(arg('guests', '1000'));
 const CONCURRENCY = arg('concurrency', '8,32').split(',').map(Number);
+const LAB = arg('lab', 'bmig');
 
 const say = (s: string) => process.stderr.write(`[bench:migrate ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const other = (h: LabHost): LabHost => (h === 'host-a' ? 'host-b' : 'host-a');

@@ -164,6 +164,8 @@ export interface LinkInfo {
   readonly kind: string | null;
   /** IFF_UP is set (administratively up). */
   readonly up: boolean;
+  /** IFLA_GROUP, the interface group (0 = default). */
+  readonly group: number;
 }
 
 /** Changes for `Rtnl.updateLink`; absent fields are left as they are. */
@@ -177,6 +179,8 @@ export interface LinkChange {
   readonly alias?: string;
   /** IPv6 link-local generation (IFLA_INET6_ADDR_GEN_MODE); 'none' = no automatic fe80::. */
   readonly ipv6AddrGenMode?: 'eui64' | 'none';
+  /** IFLA_GROUP (0 = the default group). */
+  readonly group?: number;
 }
 
 /** An IPv6 address as dumped from the kernel (RTM_GETADDR). */
@@ -538,8 +542,9 @@ export class Rtnl {
    * "set by the user": the bridge then no longer follows the smallest port MTU.
    */
   async updateLink(index: number, change: LinkChange, name = String(index)): Promise<void> {
-    const attrs: { mtu?: number; address?: Buffer; master?: number; ifalias?: string; afSpec?: Map<number, Buffer> } = {};
+    const attrs: { mtu?: number; address?: Buffer; master?: number; ifalias?: string; afSpec?: Map<number, Buffer>; group?: number } = {};
     if (change.mtu !== undefined) attrs.mtu = change.mtu;
+    if (change.group !== undefined) attrs.group = change.group;
     if (change.address !== undefined) attrs.address = Buffer.from(change.address);
     if (change.master !== undefined) attrs.master = change.master;
     if (change.alias !== undefined) attrs.ifalias = change.alias;
@@ -598,6 +603,7 @@ function toLinkInfo(m: rt.LinkMessage): LinkInfo {
     address: a.address ? new Uint8Array(a.address) : null,
     kind: a.linkinfo ? linkKind(a.linkinfo) : null,
     up: m.data.flags?.up === true,
+    group: a.group ?? 0,
   };
 }
 
@@ -622,6 +628,7 @@ function describeLinkChange(c: LinkChange): string {
     c.master !== undefined ? (c.master === 0 ? 'nomaster' : `master ${c.master}`) : '',
     c.alias !== undefined ? `alias ${JSON.stringify(c.alias)}` : '',
     c.ipv6AddrGenMode !== undefined ? `addrgenmode ${c.ipv6AddrGenMode}` : '',
+    c.group !== undefined ? `group ${c.group}` : '',
   ].filter(Boolean).join(' ');
 }
 
@@ -802,6 +809,14 @@ export async function writeSysctl(key: string, value: string): Promise<void> {
 
 export async function readSysctl(key: string): Promise<string> {
   return (await readFile(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8')).trim();
+}
+
+/** Read `net.ipv6.conf.<ifname>.<key>` (names may contain dots; see writeIpv6ConfSysctl). */
+export async function readIpv6ConfSysctl(ifname: string, key: string): Promise<string> {
+  if (ifname.includes('/') || ifname === '.' || ifname === '..') {
+    throw new RtnlError(`sysctl net.ipv6.conf.${ifname}.${key}`, 'EINVAL', errnoOf('EINVAL'));
+  }
+  return (await readFile(`/proc/sys/net/ipv6/conf/${ifname}/${key}`, 'utf8')).trim();
 }
 
 /**

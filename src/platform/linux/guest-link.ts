@@ -22,7 +22,7 @@ import {
 import { formatIpv6, ipv6Equal, type Ipv6Address, type Ipv6Prefix } from '../../wire/ipv6.js';
 import { formatMac, macEqual } from '../../wire/mac.js';
 import { DEFAULT_TUNNEL_MTU } from './kernel-dataplane.js';
-import { readIpv6ConfSysctl, readSysctl, Rtnl, writeIpv6ConfSysctl, writeSysctl, type AddressInfo, type LinkInfo } from './rtnl.js';
+import { isNotFound, readIpv6ConfSysctl, Rtnl, writeIpv6ConfSysctl, type AddressInfo, type LinkInfo } from './rtnl.js';
 
 /**
  * Interface group (IFLA_GROUP) of a guest bridge released and waiting to be deleted
@@ -79,6 +79,8 @@ export class GuestLink {
   readonly #prefixes: readonly Ipv6Prefix[];
   readonly #ownsRtnl: boolean;
   #nl: Rtnl | null;
+  /** The bridge's ifindex as ensure() found or made it (ifindexes are never reused in a namespace's life). */
+  #index: number | null = null;
 
   private constructor(opts: GuestLinkOptions) {
     this.identity = guestLinkIdentity(opts.guest);
@@ -131,13 +133,22 @@ export class GuestLink {
     const what = `attaching ${ifname} to ${this.ifname}`;
     try {
       const nl = this.#rtnl();
-      const bridge = await this.#bridge(nl);
-      const port = await nl.linkByName(ifname);
-      if (!port) throw new GuestLinkError(`${what}: no interface ${ifname}`, this.identity.guest);
-      if (port.index === bridge.index) throw new GuestLinkError(`${what}: that is the bridge itself`, this.identity.guest);
+      // Indexes by ioctl, not RTM_GETLINK: this runs while the guest is cut off, and a lookup
+      // over rtnetlink waits for RTNL like any change does.
+      let bridge = this.#index ?? (await this.#bridge(nl)).index;
+      const port = await nl.indexOf(ifname);
+      if (port === null) throw new GuestLinkError(`${what}: no interface ${ifname}`, this.identity.guest);
+      if (port === bridge) throw new GuestLinkError(`${what}: that is the bridge itself`, this.identity.guest);
       await writeIpv6ConfSysctl(ifname, 'disable_ipv6', '1');
-      await nl.updateLink(port.index, { mtu: this.mtu, master: bridge.index }, ifname);
-      if (!port.up) await nl.setLinkUp(port.index);
+      try {
+        await nl.updateLink(port, { mtu: this.mtu, master: bridge, up: true }, ifname);
+      } catch (err) {
+        // The bridge was replaced behind our back (deleted and built again): look it up once more.
+        const now = await nl.indexOf(this.ifname);
+        if (now === null || now === bridge) throw err;
+        this.#index = bridge = now;
+        await nl.updateLink(port, { mtu: this.mtu, master: bridge, up: true }, ifname);
+      }
     } catch (err) {
       throw this.#wrap(what, err);
     }
@@ -179,6 +190,21 @@ export class GuestLink {
       throw this.#wrap(`removing ${this.ifname}`, err);
     } finally {
       this.close();
+    }
+  }
+
+  /**
+   * `GuestLink.markForRemoval` for this bridge, by the index ensure() found (no lookup). False
+   * when it is gone.
+   */
+  async markForRemoval(): Promise<boolean> {
+    if (this.#index === null) return GuestLink.markForRemoval(this.identity.guest, this.#rtnl());
+    try {
+      await this.#rtnl().updateLink(this.#index, { group: GUEST_LINK_REMOVAL_GROUP }, this.ifname);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw this.#wrap(`marking ${this.ifname} for removal`, err);
     }
   }
 
@@ -265,6 +291,7 @@ export class GuestLink {
     let link = await this.#adoptable(nl);
     const created = link === null;
     if (!link) link = await this.#create(nl);
+    this.#index = link.index;
     // One request. An MTU set this way counts as set by the user, so the bridge keeps it
     // whatever its ports say (a fresh bridge would follow them, and jump to 1500 when empty).
     // addr_gen_mode none must be in place before the link first comes up.
@@ -276,7 +303,7 @@ export class GuestLink {
       ...(link.group === 0 ? {} : { group: 0 }),
       ipv6AddrGenMode: 'none',
     }, ifname);
-    await this.#configureIpv6(ifname);
+    await this.#configureIpv6(ifname, created);
     // A bridge made just now has no address yet (addr_gen_mode none before it first came up):
     // no need to dump this namespace's addresses (thousands, on a busy host) to find extras.
     await this.#syncAddresses(nl, link.index, created);
@@ -285,6 +312,8 @@ export class GuestLink {
 
   /** The existing bridge if it is ours to adopt, null if there is none; throws if the name is taken. */
   async #adoptable(nl: Rtnl): Promise<LinkInfo | null> {
+    // Usually there is none: ask by ioctl first, which does not wait for RTNL.
+    if ((await nl.indexOf(this.ifname)) === null) return null;
     const link = await nl.linkByName(this.ifname);
     if (!link) return null;
     if (!isGuestBridge(link) || (link.alias !== null && link.alias !== this.identity.alias)) {
@@ -296,22 +325,22 @@ export class GuestLink {
   }
 
   async #create(nl: Rtnl): Promise<LinkInfo> {
-    await nl.createBridge(this.ifname, this.identity.mac);
-    const link = await nl.linkByName(this.ifname);
+    const link = (await nl.createBridge(this.ifname, this.identity.mac)) ?? (await nl.linkByName(this.ifname));
     if (!link) throw new GuestLinkError(`bridge ${this.ifname} vanished right after creation`, this.identity.guest);
     return link;
   }
 
   /**
    * Per-bridge IPv6 settings. accept_ra 0: an RA sent by the guest must never configure the host.
-   * Each is read first and written only when it differs: a new bridge inherits forwarding=1
-   * from `all` (ensureForwarding), and a write of `forwarding` takes the kernel's RTNL lock by
-   * trylock, retrying the write system call in a busy loop while the lock is held elsewhere
-   * (addrconf_sysctl_forward): on a host moving many guests that burnt a CPU.
+   * `forwarding` is read first and written only when it differs: a new bridge inherits 1 from
+   * `all` (ensureForwarding), and a write takes RTNL by trylock, spinning while another holds
+   * it (rtnl.ts, sysctl).
    */
-  async #configureIpv6(ifname: string): Promise<void> {
+  async #configureIpv6(ifname: string, fresh: boolean): Promise<void> {
     await ensureIpv6Conf(ifname, 'forwarding', '1');
-    await ensureIpv6Conf(ifname, 'accept_ra', '0');
+    // A new link has the namespace's default accept_ra (1 unless changed): just write it.
+    if (fresh) await writeIpv6ConfSysctl(ifname, 'accept_ra', '0');
+    else await ensureIpv6Conf(ifname, 'accept_ra', '0');
   }
 
   /** Add the link-local and gateway addresses (nodad), and remove any other address (`fresh`: there is none). */
@@ -357,12 +386,10 @@ export class GuestLink {
  * routes on interfaces with accept_ra != 2 (rt6_purge_dflt_routers; docs/guest-link.md).
  */
 async function ensureForwarding(): Promise<void> {
-  // Checked at most once a second: looking up /proc/sys/net/ipv6/conf/all/... compares every
-  // namespace's `all` entry (one dcache chain for all of them; 1,000 in a 1,000-guest lab).
+  // Checked at most once a second: cheap, but once per guest link adds up on a busy host.
   const now = Date.now();
   if (now - forwardingSeenOnAt < 1000) return;
-  const key = 'net.ipv6.conf.all.forwarding';
-  if ((await readSysctl(key).catch(() => '')) !== '1') await writeSysctl(key, '1');
+  if ((await readIpv6ConfSysctl('all', 'forwarding').catch(() => '')) !== '1') await writeIpv6ConfSysctl('all', 'forwarding', '1');
   forwardingSeenOnAt = now;
 }
 let forwardingSeenOnAt = Number.NEGATIVE_INFINITY;

@@ -167,8 +167,9 @@ export class LinuxGuestLinks implements GuestLinkPort {
         else await GuestLink.remove(guest, this.#rtnl());
         return;
       }
+      const marked = held ? await held.link.markForRemoval() : await GuestLink.markForRemoval(guest, this.#rtnl());
       held?.link.close();
-      if (await GuestLink.markForRemoval(guest, this.#rtnl())) {
+      if (marked) {
         if (!this.#pending.has(guest)) this.#pending.set(guest, this.#clock.now());
         this.#scheduleReap(this.#defer.idleMs);
       }

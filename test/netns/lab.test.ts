@@ -223,4 +223,17 @@ describe.skipIf(!canUseNetns)('roam6 lab: migrations through the queue, and faul
     expect(groupOn(from === 'host-a' ? 'host-b' : 'host-a')).toBe('default');
     expect((await binding(g.id)).coa).toBe(from === 'host-a' ? '2001:db8:b::2' : '2001:db8:a::2');
   }, 90_000);
+
+  it("the destination attaches a netns guest's interface and registers it the moment it arrives, ahead of the activate step", async () => {
+    const g = lab.guests[1]!;
+    const to = (await binding(g.id)).coa === '2001:db8:a::2' ? 'host-b' : 'host-a';
+    const log = `${lab.dir}/logs/agent-${to}.log`;
+    const arrivals = () => execFileSync('grep', ['-c', `"guest":"${g.id}".*guest resumed here`, log], { encoding: 'utf8' }).trim();
+    const before = Number((() => { try { return arrivals(); } catch { return '0'; } })());
+    const r = migrate(g.id, to, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    // Logged only when the driver reported the arrival (HostAgent.onArrived), never by the activate step.
+    expect(Number(arrivals())).toBe(before + 1);
+    expect((await binding(g.id)).coa).toBe(to === 'host-a' ? '2001:db8:a::2' : '2001:db8:b::2');
+  }, 60_000);
 });

@@ -10,8 +10,8 @@ import { constants as osConstants } from 'node:os';
 import { constants as fsConstants, openSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import {
-  createGenericNetlink, createRtNetlink, genl, rt,
-  type GenericNetlinkSocket, type RtNetlinkSocket,
+  createGenericNetlink, createNetlink, createRtNetlink, genl, rt,
+  type GenericNetlinkSocket, type NetlinkMessage, type RtNetlinkSocket,
 } from 'netlink';
 import { formatIpv6, formatPrefix, ipv6FromBytes, type Ipv6Address, type Ipv6Prefix } from '../../wire/ipv6.js';
 import { loadNative } from './native.js';
@@ -614,6 +614,61 @@ export class Rtnl {
       this.sock.newAddress({ family: AF_INET6, prefixlen: prefixLen, index, flags: { nodad: true } },
         { address: Buffer.from(addr), local: Buffer.from(addr) }, o), NLM_F_CREATE | NLM_F_REPLACE);
   }
+}
+
+/** A subscription to this namespace's link notifications (`watchNewLinks`). */
+export interface LinkWatch {
+  close(): void;
+}
+
+const NETLINK_ROUTE = 0;
+const RTNLGRP_LINK = 1;
+const RTM_NEWLINK = 16;
+const IFLA_IFNAME = 3;
+/** struct ifinfomsg */
+const IFINFOMSG_LEN = 16;
+
+/**
+ * Call `onLink(name)` for every RTM_NEWLINK notification in this namespace (a link created,
+ * moved in, or changed): its own socket in RTNLGRP_LINK. Only the name is read from each
+ * message; the caller checks what it needs. Notifications can be lost when the socket
+ * overflows (`onError` with ENOBUFS), so a watch may speed things up but must not be needed
+ * for correctness. The socket never keeps the process alive.
+ */
+export function watchNewLinks(onLink: (name: string) => void, onError: (err: Error) => void): LinkWatch {
+  const sock = createNetlink(NETLINK_ROUTE);
+  try { sock.socket.setRecvBufferSize(4 << 20); } catch { /* keep the default */ }
+  sock.socket.addMembership(RTNLGRP_LINK);
+  sock.socket.unref();
+  sock.on('message', (msgs: NetlinkMessage[]) => {
+    for (const m of msgs) {
+      if (m.type !== RTM_NEWLINK) continue;
+      const name = linkNameOf(m.data);
+      if (name !== null) onLink(name);
+    }
+  });
+  sock.on('error', onError);
+  let closed = false;
+  return {
+    close() {
+      if (closed) return;
+      closed = true;
+      sock.socket.close();
+    },
+  };
+}
+
+/** IFLA_IFNAME of an RTM_NEWLINK payload (ifinfomsg + attributes), or null. */
+export function linkNameOf(data: Uint8Array): string | null {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let off = IFINFOMSG_LEN; off + 4 <= data.length;) {
+    const len = view.getUint16(off, HOST_LE);
+    const type = view.getUint16(off + 2, HOST_LE) & 0x3fff;
+    if (len < 4 || off + len > data.length) return null;
+    if (type === IFLA_IFNAME) return Buffer.from(data.subarray(off + 4, off + len)).toString('latin1').replace(/\0.*$/s, '');
+    off += (len + 3) & ~3;
+  }
+  return null;
 }
 
 /** if_nametoindex through the native addon; undefined when the addon cannot be loaded. */

@@ -298,6 +298,12 @@ interface RebalanceRun {
   machineBusyPct: number;
   verify: Verify;
   verifySeconds: number;
+  /**
+   * The source agent deletes released guest bridges in the background once it is quiet
+   * (docs/guest-link.md, "Deferred delete"): how many were still there when the run ended, how
+   * long until none was left (the next run starts only then), and how many were left after that.
+   */
+  reap?: { atEnd: number; seconds: number; left: number };
 }
 
 interface RebalanceResult {
@@ -409,6 +415,22 @@ async function verifyOn(lab: LabState, to: LabHost): Promise<Verify> {
   };
 }
 
+/** Guest bridges (r6g…) in a host's namespace. */
+function guestBridgesOn(lab: LabState, h: LabHost): number {
+  return [...inNs(lab.namespaces[h]!, 'ip', '-o', 'link', 'show', 'type', 'bridge').matchAll(/^\d+: r6g[0-9a-f]{10}[@:]/gm)].length;
+}
+
+/** Wait (≤ 180 s) until the source has no guest bridge left: its agent deletes released ones in the background. */
+async function waitForSourceBridges(lab: LabState, from: LabHost, atEnd: number): Promise<{ atEnd: number; seconds: number; left: number }> {
+  const t0 = Date.now();
+  let left = guestBridgesOn(lab, from);
+  while (left > 0 && Date.now() - t0 < 180_000) {
+    await sleep(500);
+    left = guestBridgesOn(lab, from);
+  }
+  return { atEnd, seconds: (Date.now() - t0) / 1000, left };
+}
+
 async function outcomesOf(lab: LabState): Promise<RebalanceRun['outcomes']> {
   const redis = await connectRedis({ url: lab.redisUrl, name: 'bench-outcomes', log: () => {} });
   const orch = new Orchestration(redis);
@@ -497,6 +519,7 @@ async function rebalanceRuns(): Promise<Omit<RebalanceResult, 'neigh'>> {
       const r = await runRebalance(lab, from, to, k);
       const wallSeconds = (Date.now() - t) / 1000;
       const m1 = machineCpu();
+      const bridgesAtEnd = guestBridgesOn(lab, from);
       const cpuSeconds: Record<string, number> = Object.fromEntries(Object.entries(procs).map(([n, pid]) => [n, Math.round(((procCpuSeconds(pid) ?? 0) - (cpu0[n] ?? 0)) * 100) / 100]));
       cpuSeconds['rebalance CLI'] = r.cpu;
       let summary: RebalanceRun['summary'] = null;
@@ -515,13 +538,15 @@ async function rebalanceRuns(): Promise<Omit<RebalanceResult, 'neigh'>> {
       const verify = await verifyOn(lab, to);
       const verifySeconds = (Date.now() - tv) / 1000;
       say(`  verify: registry ${verify.registryOnTarget}, Redis bindings ${verify.redisBindingsOnTarget}, HA API ${verify.haApiBindingsOnTarget ?? '–'}, ports on ${to} ${verify.portsOnTarget} / on ${from} ${verify.portsOnSource}`);
+      const reap = await waitForSourceBridges(lab, from, bridgesAtEnd);
+      say(`  source ${from}: ${reap.atEnd} released bridges waiting at the end of the run, all deleted ${reap.seconds.toFixed(1)} s later (${reap.left} left)`);
       const outcomes = await outcomesOf(lab);
       after.push(rss());
       runs.push({
         concurrency: k, from, to, load: runLoad, exitCode: r.code, wallSeconds, summary, failures,
         perMigrationClientMs: stats(clientMs), outcomes, cpuSeconds,
         machineBusyPct: Math.round(((m1.busy - m0.busy) / Math.max(1, m1.total - m0.total)) * 1000) / 10,
-        verify, verifySeconds,
+        verify, verifySeconds, reap,
       });
       from = to;
     }
@@ -685,6 +710,7 @@ function renderRebalance(r: RebalanceResult): string {
     const all = v.registryOnTarget === r.guests && v.redisBindingsOnTarget === r.guests && (v.haApiBindingsOnTarget ?? r.guests) === r.guests && v.portsOnTarget === r.guests && v.portsOnSource === 0;
     rows.push(`| · verified afterwards: registry / HA binding in Redis / HA API / port on ${x.to} / port left on ${x.from} | ${v.registryOnTarget} / ${v.redisBindingsOnTarget} / ${v.haApiBindingsOnTarget ?? '–'} / ${v.portsOnTarget} / ${v.portsOnSource} | ${r.guests} / ${r.guests} / ${r.guests} / ${r.guests} / 0 | ${all ? 'all good' : 'MISMATCH'} |`);
     rows.push(`| · guests reaching the CN afterwards (ping, ${v.pings.length} spread over the range) | ${v.pings.filter((p) => p.ok).length} of ${v.pings.length} | all | |`);
+    if (x.reap) rows.push(`| · released bridges on ${x.from} at the end of the run → deleted in the background (after verify) within | ${x.reap.atEnd} → ${x.reap.left} left after ${x.reap.seconds.toFixed(1)} s | 0 left | ${x.reap.left === 0 ? 'all deleted' : 'NOT DELETED'} |`);
   }
   const runDetail = r.runs.map((x) => {
     const cpu = Object.entries(x.cpuSeconds).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ');
@@ -701,6 +727,12 @@ function renderRebalance(r: RebalanceResult): string {
 guest is checked in the registry, the HA's persisted binding (Redis), the HA's API and the hosts' links, and ${PING_SAMPLE}
 guests spread over the range ping the CN. The lab's orchestrator runs with its default concurrency (64) and each
 agent's host worker with 16; daemons log at info. Lab down took ${r.labDownSeconds.toFixed(1)} s.
+${r.runs.some((x) => x.reap) ? `
+The source agent deletes released guest bridges in the background once it has been quiet for 1 s (a bridge delete
+holds the kernel's RTNL lock for ~20 ms: docs/guest-link.md, "Deferred delete"), so the wall time of a run does not
+include them. After each run's verification the benchmark waits until the source has no guest bridge left and
+reports how long that took; the next run starts only then, so every run builds all its bridges from scratch.
+` : ''}
 ${r.neigh?.raised ? `\nThe IPv6 neighbour table is one table for all namespaces, capped by \`net.ipv6.neigh.default.gc_thresh3\`
 (here ${r.neigh.before.gc_thresh3}); the lab needs 2–3 entries per guest, and past the cap most guests lose traffic
 ("neighbor table overflow" in dmesg; in a first run without this, 2 of 3 sampled guests could not reach the CN). The

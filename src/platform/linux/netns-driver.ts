@@ -107,7 +107,12 @@ export class NetnsDriver implements HypervisorPort {
     const name = guestPortName(guest);
     this.stopWaiting(name);
     if (!opts.onResumed) return null;
-    this.watch ??= watchNewLinks((n) => this.onNewLink(n), () => { /* lost notifications: activate attaches anyway */ });
+    this.watch ??= watchNewLinks((n) => this.onNewLink(n), () => {
+      // The socket overflowed or failed: arrivals may be lost (activate attaches those). Open a
+      // fresh one for the guests prepared from now on.
+      this.watch?.close();
+      this.watch = null;
+    });
     const arrival: Arrival = { onResumed: opts.onResumed, expire: this.clock.after(ARRIVAL_WAIT_MS, () => this.stopWaiting(name, arrival)) };
     this.arriving.set(name, arrival);
     // Watching first, then looking: an interface that arrives in between is not missed.

@@ -601,7 +601,7 @@ function renderGap(g: GapResult): string {
   rows.push(`| · resume → BA p50 / max | ${ms(stats(rm.map((m) => m.resumeToBaMs)).p50)} / ${ms(stats(rm.map((m) => m.resumeToBaMs)).max)} | | |`);
   rows.push(`| baseline move + attach (pause) p50 / max | ${ms(stats(g.baselineMoves.map((m) => m.pauseMs)).p50)} / ${ms(stats(g.baselineMoves.map((m) => m.pauseMs)).max)} | | |`);
   rows.push(`| · of which the move (RTM_SETLINK netns) / the attach, p50 | ${ms(stats(g.baselineMoves.map((m) => m.moveMs)).p50)} / ${ms(stats(g.baselineMoves.map((m) => m.attachMs)).p50)} | | |`);
-  rows.push(`| roam6 pause − baseline pause, paired, p50 / max (the queue hop from the source's migrate step to the destination's activate step) | ${ms(stats(rm.map((m, i) => m.downtimeMs - (g.baselineMoves[i]?.pauseMs ?? NaN))).p50)} / ${ms(stats(rm.map((m, i) => m.downtimeMs - (g.baselineMoves[i]?.pauseMs ?? NaN))).max)} | | |`);
+  rows.push(`| roam6 pause − baseline pause, paired, p50 / max (roam6's destination attaches the link as soon as it arrives, watching link notifications; the baseline attaches right after its move returns) | ${ms(stats(rm.map((m, i) => m.downtimeMs - (g.baselineMoves[i]?.pauseMs ?? NaN))).p50)} / ${ms(stats(rm.map((m, i) => m.downtimeMs - (g.baselineMoves[i]?.pauseMs ?? NaN))).max)} | | |`);
 
   const per = g.roam6Moves.map((m, i) => {
     const cell = (s: StreamResult) => {

@@ -18,7 +18,9 @@
  *     time goes (CPU seconds per process, the orchestrator's per-phase timings).
  *
  *   node dist/bench/migrate.js [--only gap,overhead,rebalance] [--migrations 20]
- *        [--overhead-rounds 10] [--guests 1000] [--concurrency 8,32] [--render-only]
+ *        [--overhead-rounds 10] [--guests 1000] [--concurrency 8,32] [--lab bmig] [--render-only]
+ *
+ * --lab names the lab (namespaces r6lab-<lab>-*, /tmp/roam6-lab-<lab>): give each concurrent run its own.
  *
  * A partial run (--only) keeps the other phases' results from docs/bench/migrate.json.
  */
@@ -44,7 +46,6 @@ import {
 import { ONE_SEGMENT, oneSegmentDown, oneSegmentUp, type OneSegment } from './one-segment.js';
 import { writeSection } from './report.js';
 
-const LAB = 'bmig';
 const OUT = '/tmp/roam6-bench-migrate';
 const SLACK_MS = 150;
 const SETTLE_MS = 1000;
@@ -62,6 +63,7 @@ const MIGRATIONS = Number(arg('migrations', '20'));
 const OVERHEAD_ROUNDS = Number(arg('overhead-rounds', '10'));
 const GUESTS = Number(arg('guests', '1000'));
 const CONCURRENCY = arg('concurrency', '8,32').split(',').map(Number);
+const LAB = arg('lab', 'bmig');
 
 const say = (s: string) => process.stderr.write(`[bench:migrate ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const other = (h: LabHost): LabHost => (h === 'host-a' ? 'host-b' : 'host-a');
@@ -296,6 +298,12 @@ interface RebalanceRun {
   machineBusyPct: number;
   verify: Verify;
   verifySeconds: number;
+  /**
+   * The source agent deletes released guest bridges in the background once it is quiet
+   * (docs/guest-link.md, "Deferred delete"): how many were still there when the run ended, how
+   * long until none was left (the next run starts only then), and how many were left after that.
+   */
+  reap?: { atEnd: number; seconds: number; left: number };
 }
 
 interface RebalanceResult {
@@ -407,6 +415,22 @@ async function verifyOn(lab: LabState, to: LabHost): Promise<Verify> {
   };
 }
 
+/** Guest bridges (r6g…) in a host's namespace. */
+function guestBridgesOn(lab: LabState, h: LabHost): number {
+  return [...inNs(lab.namespaces[h]!, 'ip', '-o', 'link', 'show', 'type', 'bridge').matchAll(/^\d+: r6g[0-9a-f]{10}[@:]/gm)].length;
+}
+
+/** Wait (≤ 180 s) until the source has no guest bridge left: its agent deletes released ones in the background. */
+async function waitForSourceBridges(lab: LabState, from: LabHost, atEnd: number): Promise<{ atEnd: number; seconds: number; left: number }> {
+  const t0 = Date.now();
+  let left = guestBridgesOn(lab, from);
+  while (left > 0 && Date.now() - t0 < 180_000) {
+    await sleep(500);
+    left = guestBridgesOn(lab, from);
+  }
+  return { atEnd, seconds: (Date.now() - t0) / 1000, left };
+}
+
 async function outcomesOf(lab: LabState): Promise<RebalanceRun['outcomes']> {
   const redis = await connectRedis({ url: lab.redisUrl, name: 'bench-outcomes', log: () => {} });
   const orch = new Orchestration(redis);
@@ -495,6 +519,7 @@ async function rebalanceRuns(): Promise<Omit<RebalanceResult, 'neigh'>> {
       const r = await runRebalance(lab, from, to, k);
       const wallSeconds = (Date.now() - t) / 1000;
       const m1 = machineCpu();
+      const bridgesAtEnd = guestBridgesOn(lab, from);
       const cpuSeconds: Record<string, number> = Object.fromEntries(Object.entries(procs).map(([n, pid]) => [n, Math.round(((procCpuSeconds(pid) ?? 0) - (cpu0[n] ?? 0)) * 100) / 100]));
       cpuSeconds['rebalance CLI'] = r.cpu;
       let summary: RebalanceRun['summary'] = null;
@@ -513,13 +538,15 @@ async function rebalanceRuns(): Promise<Omit<RebalanceResult, 'neigh'>> {
       const verify = await verifyOn(lab, to);
       const verifySeconds = (Date.now() - tv) / 1000;
       say(`  verify: registry ${verify.registryOnTarget}, Redis bindings ${verify.redisBindingsOnTarget}, HA API ${verify.haApiBindingsOnTarget ?? '–'}, ports on ${to} ${verify.portsOnTarget} / on ${from} ${verify.portsOnSource}`);
+      const reap = await waitForSourceBridges(lab, from, bridgesAtEnd);
+      say(`  source ${from}: ${reap.atEnd} released bridges waiting at the end of the run, all deleted ${reap.seconds.toFixed(1)} s later (${reap.left} left)`);
       const outcomes = await outcomesOf(lab);
       after.push(rss());
       runs.push({
         concurrency: k, from, to, load: runLoad, exitCode: r.code, wallSeconds, summary, failures,
         perMigrationClientMs: stats(clientMs), outcomes, cpuSeconds,
         machineBusyPct: Math.round(((m1.busy - m0.busy) / Math.max(1, m1.total - m0.total)) * 1000) / 10,
-        verify, verifySeconds,
+        verify, verifySeconds, reap,
       });
       from = to;
     }
@@ -574,7 +601,7 @@ function renderGap(g: GapResult): string {
   rows.push(`| · resume → BA p50 / max | ${ms(stats(rm.map((m) => m.resumeToBaMs)).p50)} / ${ms(stats(rm.map((m) => m.resumeToBaMs)).max)} | | |`);
   rows.push(`| baseline move + attach (pause) p50 / max | ${ms(stats(g.baselineMoves.map((m) => m.pauseMs)).p50)} / ${ms(stats(g.baselineMoves.map((m) => m.pauseMs)).max)} | | |`);
   rows.push(`| · of which the move (RTM_SETLINK netns) / the attach, p50 | ${ms(stats(g.baselineMoves.map((m) => m.moveMs)).p50)} / ${ms(stats(g.baselineMoves.map((m) => m.attachMs)).p50)} | | |`);
-  rows.push(`| roam6 pause − baseline pause, paired, p50 / max (the queue hop from the source's migrate step to the destination's activate step) | ${ms(stats(rm.map((m, i) => m.downtimeMs - (g.baselineMoves[i]?.pauseMs ?? NaN))).p50)} / ${ms(stats(rm.map((m, i) => m.downtimeMs - (g.baselineMoves[i]?.pauseMs ?? NaN))).max)} | | |`);
+  rows.push(`| roam6 pause − baseline pause, paired, p50 / max (roam6's destination attaches the link as soon as it arrives, watching link notifications; the baseline attaches right after its move returns) | ${ms(stats(rm.map((m, i) => m.downtimeMs - (g.baselineMoves[i]?.pauseMs ?? NaN))).p50)} / ${ms(stats(rm.map((m, i) => m.downtimeMs - (g.baselineMoves[i]?.pauseMs ?? NaN))).max)} | | |`);
 
   const per = g.roam6Moves.map((m, i) => {
     const cell = (s: StreamResult) => {
@@ -683,6 +710,7 @@ function renderRebalance(r: RebalanceResult): string {
     const all = v.registryOnTarget === r.guests && v.redisBindingsOnTarget === r.guests && (v.haApiBindingsOnTarget ?? r.guests) === r.guests && v.portsOnTarget === r.guests && v.portsOnSource === 0;
     rows.push(`| · verified afterwards: registry / HA binding in Redis / HA API / port on ${x.to} / port left on ${x.from} | ${v.registryOnTarget} / ${v.redisBindingsOnTarget} / ${v.haApiBindingsOnTarget ?? '–'} / ${v.portsOnTarget} / ${v.portsOnSource} | ${r.guests} / ${r.guests} / ${r.guests} / ${r.guests} / 0 | ${all ? 'all good' : 'MISMATCH'} |`);
     rows.push(`| · guests reaching the CN afterwards (ping, ${v.pings.length} spread over the range) | ${v.pings.filter((p) => p.ok).length} of ${v.pings.length} | all | |`);
+    if (x.reap) rows.push(`| · released bridges on ${x.from} at the end of the run → deleted in the background (after verify) within | ${x.reap.atEnd} → ${x.reap.left} left after ${x.reap.seconds.toFixed(1)} s | 0 left | ${x.reap.left === 0 ? 'all deleted' : 'NOT DELETED'} |`);
   }
   const runDetail = r.runs.map((x) => {
     const cpu = Object.entries(x.cpuSeconds).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ');
@@ -699,6 +727,12 @@ function renderRebalance(r: RebalanceResult): string {
 guest is checked in the registry, the HA's persisted binding (Redis), the HA's API and the hosts' links, and ${PING_SAMPLE}
 guests spread over the range ping the CN. The lab's orchestrator runs with its default concurrency (64) and each
 agent's host worker with 16; daemons log at info. Lab down took ${r.labDownSeconds.toFixed(1)} s.
+${r.runs.some((x) => x.reap) ? `
+The source agent deletes released guest bridges in the background once it has been quiet for 1 s (a bridge delete
+holds the kernel's RTNL lock for ~20 ms: docs/guest-link.md, "Deferred delete"), so the wall time of a run does not
+include them. After each run's verification the benchmark waits until the source has no guest bridge left and
+reports how long that took; the next run starts only then, so every run builds all its bridges from scratch.
+` : ''}
 ${r.neigh?.raised ? `\nThe IPv6 neighbour table is one table for all namespaces, capped by \`net.ipv6.neigh.default.gc_thresh3\`
 (here ${r.neigh.before.gc_thresh3}); the lab needs 2–3 entries per guest, and past the cap most guests lose traffic
 ("neighbor table overflow" in dmesg; in a first run without this, 2 of 3 sampled guests could not reach the CN). The

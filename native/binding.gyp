@@ -12,6 +12,7 @@
         "src/fdio.c",
         "src/forwarder.c",
         "src/lpm.c",
+        "src/netdev.c",
         "src/poller.c",
         "src/rawsock.c",
         "src/tun.c"

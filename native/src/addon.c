@@ -9,6 +9,7 @@
  *   rawsock.c  rawOpen, rawSend, rawRecv      raw AF_INET6 sockets with IPV6_PKTINFO
  *   tun.c      tunOpen                        TUN/TAP devices (IFF_NO_PI)
  *   fdio.c     read, write, close             whole-packet fd I/O
+ *   netdev.c   ifIndex                        interface name -> index without rtnetlink
  *   poller.c   Poller                         fd readability on the event loop (uv_poll)
  *   forwarder.c Forwarder                     the userspace HA data plane: a thread moving
  *                                             packets TUN <-> raw proto 41 (LPM in lpm.c)
@@ -18,6 +19,7 @@
 #include "errors.h"
 #include "fdio.h"
 #include "forwarder.h"
+#include "netdev.h"
 #include "poller.h"
 #include "rawsock.h"
 #include "tun.h"
@@ -26,6 +28,7 @@ NAPI_MODULE_INIT() {
   NAPI_CALL(env, rawsock_register(env, exports));
   NAPI_CALL(env, tun_register(env, exports));
   NAPI_CALL(env, fdio_register(env, exports));
+  NAPI_CALL(env, netdev_register(env, exports));
   NAPI_CALL(env, poller_register(env, exports));
   NAPI_CALL(env, forwarder_register(env, exports));
   return exports;

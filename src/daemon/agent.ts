@@ -57,9 +57,11 @@ export async function startAgentDaemon(configFile: string): Promise<AgentDaemon>
     await driver.removeLeftovers?.().catch((e: unknown) => log.warn({ err: String(e) }, 'hypervisor leftovers not cleaned'));
     const kernel = config.dataplane.backend === 'kernel';
     const dataplane: HostDataplanePort = kernel ? new KernelHostDataplane(config.dataplane.uplink ? { uplink: config.dataplane.uplink } : {}) : new FakeHostDataplane();
-    const links: GuestLinkPort & { close?: () => void } = kernel
-      ? new LinuxGuestLinks({ guestInterface: (g) => driver.guestInterface(g), ra: { timing: raTiming(config.routerAdvertisements.intervalMs) }, log })
-      : new FakeGuestLinks();
+    // Released bridges are deleted in the background (guest-links.ts, docs/guest-link.md).
+    const linuxLinks = kernel
+      ? new LinuxGuestLinks({ guestInterface: (g) => driver.guestInterface(g), ra: { timing: raTiming(config.routerAdvertisements.intervalMs) }, log, deferRemoval: {} })
+      : null;
+    const links: GuestLinkPort & { close?: () => void } = linuxLinks ?? new FakeGuestLinks();
     if (links.close) stack.push(() => links.close!());
 
     let agent: HostAgent | null = null;
@@ -88,6 +90,8 @@ export async function startAgentDaemon(configFile: string): Promise<AgentDaemon>
     const a = agent;
     stack.push(() => a.stop());
     const adopted = await a.start();
+    // After adoption: bridges of guests held here are taken back by then; the rest are leftovers.
+    await linuxLinks?.start().catch((e: unknown) => log.warn({ err: String(e) }, 'could not look for guest bridges left marked for removal'));
 
     const orchestration = new Orchestration(redis);
     stack.push(() => orchestration.close());

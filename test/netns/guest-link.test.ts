@@ -264,6 +264,95 @@ describe.skipIf(!canUseNetns)('guest link (bridge + Router Advertisements) in na
     expect(links('hostA')).not.toContain(ifname);
   });
 
+  const groupOf = (role: string, ifname: string): string => /\bgroup (\S+)/.exec(lab.exec(role, 'ip', ['-o', 'link', 'show', ifname]))?.[1] ?? '?';
+  const bridgeOf = async (d: JsonLineChild<Reply>, guest: string): Promise<string> => ((await call(d, 'identity', { guest })) as { ifname: string }).ifname;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('deferred removal: remove() only marks the bridge; ensure() takes a marked bridge back; the reaper deletes it once idle', async () => {
+    const d = await startDriver('hostA');
+    await call(d, 'deferInit', { idleMs: 300 });
+    const G = 'g-defer@example.net';
+    const br = await bridgeOf(d, G);
+    await call(d, 'deferEnsure', { guest: G, prefixes: ['2001:db8:400::/64'] });
+    expect(groupOf('hostA', br)).toBe('default');
+    await call(d, 'deferRemove', { guest: G });
+    expect(groupOf('hostA', br)).toBe('21046'); // marked (GUEST_LINK_REMOVAL_GROUP), still there
+    expect(await call(d, 'deferRemovals')).toEqual({ pending: 1, deleted: 0 });
+
+    // The guest comes back before the reaper ran: its bridge is taken back, whole.
+    await call(d, 'deferEnsure', { guest: G, prefixes: ['2001:db8:400::/64'] });
+    expect(groupOf('hostA', br)).toBe('default');
+    expect(lab.exec('hostA', 'ip', ['-6', 'addr', 'show', 'dev', br])).toMatch(/inet6 2001:db8:400::1\/64 scope global/);
+    await sleep(700);
+    expect(links('hostA')).toContain(br);
+    expect(await call(d, 'deferRemovals')).toEqual({ pending: 0, deleted: 0 });
+
+    // Released again: deleted once nothing happened for idleMs.
+    const t0 = Date.now();
+    await call(d, 'deferRemove', { guest: G });
+    await waitFor(() => !links('hostA').includes(br), 5000, 20);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(await call(d, 'deferRemovals')).toEqual({ pending: 0, deleted: 1 });
+    await call(d, 'exit');
+  });
+
+  it('deferred removal waits while guest links keep changing, but not past maxPending', async () => {
+    const d = await startDriver('hostA');
+    await call(d, 'deferInit', { idleMs: 300, maxPending: 1 });
+    const gs = ['g-busy1@example.net', 'g-busy2@example.net', 'g-busy3@example.net'];
+    const names = await Promise.all(gs.map((g) => bridgeOf(d, g)));
+    for (const [i, g] of gs.entries()) await call(d, 'deferEnsure', { guest: g, prefixes: [`2001:db8:5${i}0::/64`] });
+    await call(d, 'deferRemove', { guest: gs[0] });
+    // Busy: another guest's link changes every 100 ms for 1.2 s; one marked bridge (≤ maxPending) waits.
+    for (let k = 0; k < 12; k++) {
+      await call(d, 'deferEnsure', { guest: gs[2], prefixes: ['2001:db8:520::/64'] });
+      await sleep(100);
+    }
+    expect(links('hostA')).toContain(names[0]);
+    // A second one goes past maxPending: the oldest is deleted while still busy.
+    await call(d, 'deferRemove', { guest: gs[1] });
+    for (let k = 0; k < 5 && links('hostA').includes(names[0]!); k++) {
+      await call(d, 'deferEnsure', { guest: gs[2], prefixes: ['2001:db8:520::/64'] });
+      await sleep(100);
+    }
+    expect(links('hostA')).not.toContain(names[0]);
+    expect(links('hostA')).toContain(names[1]);
+    // Quiet: the rest goes too.
+    await call(d, 'deferRemove', { guest: gs[2] });
+    await waitFor(() => !links('hostA').includes(names[1]!) && !links('hostA').includes(names[2]!), 5000, 20);
+    expect(await call(d, 'deferRemovals')).toEqual({ pending: 0, deleted: 3 });
+    await call(d, 'exit');
+  });
+
+  it('an agent killed with bridges marked for removal: the next start() deletes them, except one taken back; foreign interfaces in the group stay', async () => {
+    const crashed = await startDriver('hostA');
+    await call(crashed, 'deferInit', { idleMs: 60_000 });
+    const [g1, g2] = ['g-mark1@example.net', 'g-mark2@example.net'];
+    const [b1, b2] = [await bridgeOf(crashed, g1), await bridgeOf(crashed, g2)];
+    await call(crashed, 'deferEnsure', { guest: g1, prefixes: ['2001:db8:600::/64'] });
+    await call(crashed, 'deferEnsure', { guest: g2, prefixes: ['2001:db8:610::/64'] });
+    await call(crashed, 'deferRemove', { guest: g1 });
+    await call(crashed, 'deferRemove', { guest: g2 });
+    crashed.child.kill('SIGKILL');
+    lab.exec('hostA', 'ip', ['link', 'add', 'br-admin2', 'group', '21046', 'type', 'bridge']);
+
+    const agent = await startDriver('hostA');
+    await call(agent, 'deferInit', { idleMs: 200 });
+    // The restarted agent adopts the guests it holds first (g2 came back here), then start().
+    await call(agent, 'deferEnsure', { guest: g2, prefixes: ['2001:db8:610::/64'] });
+    expect(await call(agent, 'deferStart')).toBe(1);
+    await waitFor(() => !links('hostA').includes(b1), 5000, 20);
+    expect(links('hostA')).toContain(b2);
+    expect(groupOf('hostA', b2)).toBe('default');
+    expect(links('hostA')).toContain('br-admin2');
+    expect(await call(agent, 'deferRemovals')).toEqual({ pending: 0, deleted: 1 });
+    await call(agent, 'deferRemove', { guest: g2 });
+    expect(await call(agent, 'deferFlush')).toBe(1);
+    expect(links('hostA')).not.toContain(b2);
+    lab.exec('hostA', 'ip', ['link', 'del', 'br-admin2']);
+    await call(agent, 'exit');
+  });
+
   it('hostB: destroy() releases the guest port (the veth stays) and leaves no bridge', async () => {
     await call(hostB, 'raStop', { guest: GUEST_ID });
     expect(await call(hostB, 'destroy', { guest: GUEST_ID })).toBe(true);

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { loadNative } from '../../src/platform/linux/native.js';
 import { RawSocket } from '../../src/platform/linux/raw-socket.js';
 import { parseIpv6 } from '../../src/wire/ipv6.js';
 import { canUseNetns, ensureDistBuilt, JsonLineChild, NetnsLab } from '../helpers/netns.js';
@@ -95,6 +96,15 @@ describe('RawSocket argument checks (no namespace needed)', () => {
   });
 });
 
+describe('ifIndex (if_nametoindex, no rtnetlink)', () => {
+  it('resolves lo, answers 0 for an unknown name, and rejects a name longer than IFNAMSIZ', () => {
+    const native = loadNative();
+    expect(native.ifIndex('lo')).toBe(1);
+    expect(native.ifIndex('r6none0')).toBe(0);
+    expect(() => native.ifIndex('x'.repeat(16))).toThrow(RangeError);
+  });
+});
+
 describe.skipIf(!canUseNetns)('RawSocket between namespaces', () => {
   const lab = new NetnsLab('raw');
   const peers: JsonLineChild<PeerEvent>[] = [];
@@ -131,6 +141,11 @@ describe.skipIf(!canUseNetns)('RawSocket between namespaces', () => {
 
   afterAll(async () => {
     await lab.destroy();
+  });
+
+  it("ifIndex answers for the caller's namespace", () => {
+    const script = `import(${JSON.stringify(`${ROOT}dist/src/platform/linux/native.js`)}).then((m) => { const n = m.loadNative(); console.log(JSON.stringify([n.ifIndex('b0'), n.ifIndex('a0')])); })`;
+    expect(JSON.parse(lab.exec('b', process.execPath, ['-e', script]))).toEqual([bIfindex, 0]);
   });
 
   it('delivers a Mobility Header with source, pktinfo destination and a kernel-filled checksum', async () => {

@@ -22,7 +22,15 @@ import {
 import { formatIpv6, ipv6Equal, type Ipv6Address, type Ipv6Prefix } from '../../wire/ipv6.js';
 import { formatMac, macEqual } from '../../wire/mac.js';
 import { DEFAULT_TUNNEL_MTU } from './kernel-dataplane.js';
-import { readSysctl, Rtnl, writeIpv6ConfSysctl, writeSysctl, type AddressInfo, type LinkInfo } from './rtnl.js';
+import { isNotFound, readIpv6ConfSysctl, Rtnl, writeIpv6ConfSysctl, type AddressInfo, type LinkInfo } from './rtnl.js';
+
+/**
+ * Interface group (IFLA_GROUP) of a guest bridge released and waiting to be deleted
+ * (`ip link show group 21046`). 0x5236 = "R6". The mark is what makes a deferred delete
+ * crash-safe: a restarted agent finds the bridges by it. roam6 only ever deletes interfaces in
+ * this group that are also its guest bridges (name, kind, alias), never by the group alone.
+ */
+export const GUEST_LINK_REMOVAL_GROUP = 0x5236;
 
 /** An address the bridge must carry. */
 interface BridgeAddress {
@@ -61,6 +69,8 @@ export interface GuestLinkRecord {
   readonly index: number;
   /** From the alias; null when the alias was never written (a crash right after creation). */
   readonly guest: string | null;
+  /** Released and waiting for deletion (in GUEST_LINK_REMOVAL_GROUP). */
+  readonly markedForRemoval: boolean;
 }
 
 export class GuestLink {
@@ -69,6 +79,8 @@ export class GuestLink {
   readonly #prefixes: readonly Ipv6Prefix[];
   readonly #ownsRtnl: boolean;
   #nl: Rtnl | null;
+  /** The bridge's ifindex as ensure() found or made it (ifindexes are never reused in a namespace's life). */
+  #index: number | null = null;
 
   private constructor(opts: GuestLinkOptions) {
     this.identity = guestLinkIdentity(opts.guest);
@@ -121,13 +133,22 @@ export class GuestLink {
     const what = `attaching ${ifname} to ${this.ifname}`;
     try {
       const nl = this.#rtnl();
-      const bridge = await this.#bridge(nl);
-      const port = await nl.linkByName(ifname);
-      if (!port) throw new GuestLinkError(`${what}: no interface ${ifname}`, this.identity.guest);
-      if (port.index === bridge.index) throw new GuestLinkError(`${what}: that is the bridge itself`, this.identity.guest);
+      // Indexes by ioctl, not RTM_GETLINK: this runs while the guest is cut off, and a lookup
+      // over rtnetlink waits for RTNL like any change does.
+      let bridge = this.#index ?? (await this.#bridge(nl)).index;
+      const port = await nl.indexOf(ifname);
+      if (port === null) throw new GuestLinkError(`${what}: no interface ${ifname}`, this.identity.guest);
+      if (port === bridge) throw new GuestLinkError(`${what}: that is the bridge itself`, this.identity.guest);
       await writeIpv6ConfSysctl(ifname, 'disable_ipv6', '1');
-      await nl.updateLink(port.index, { mtu: this.mtu, master: bridge.index }, ifname);
-      if (!port.up) await nl.setLinkUp(port.index);
+      try {
+        await nl.updateLink(port, { mtu: this.mtu, master: bridge, up: true }, ifname);
+      } catch (err) {
+        // The bridge was replaced behind our back (deleted and built again): look it up once more.
+        const now = await nl.indexOf(this.ifname);
+        if (now === null || now === bridge) throw err;
+        this.#index = bridge = now;
+        await nl.updateLink(port, { mtu: this.mtu, master: bridge, up: true }, ifname);
+      }
     } catch (err) {
       throw this.#wrap(what, err);
     }
@@ -172,6 +193,21 @@ export class GuestLink {
     }
   }
 
+  /**
+   * `GuestLink.markForRemoval` for this bridge, by the index ensure() found (no lookup). False
+   * when it is gone.
+   */
+  async markForRemoval(): Promise<boolean> {
+    if (this.#index === null) return GuestLink.markForRemoval(this.identity.guest, this.#rtnl());
+    try {
+      await this.#rtnl().updateLink(this.#index, { group: GUEST_LINK_REMOVAL_GROUP }, this.ifname);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw this.#wrap(`marking ${this.ifname} for removal`, err);
+    }
+  }
+
   /** Release the netlink socket (if owned) and leave the kernel state as it is. */
   close(): void {
     if (this.#ownsRtnl) this.#nl?.close();
@@ -190,8 +226,40 @@ export class GuestLink {
   /** Every roam6 guest bridge in this namespace (ours by name pattern, kind and alias marker). */
   static async list(rtnl?: Rtnl): Promise<GuestLinkRecord[]> {
     return withRtnl(rtnl, async (nl) => (await nl.listLinks()).filter(isGuestBridge).map((l) => ({
-      ifname: l.name, index: l.index, guest: guestFromAlias(l.alias),
+      ifname: l.name, index: l.index, guest: guestFromAlias(l.alias), markedForRemoval: l.group === GUEST_LINK_REMOVAL_GROUP,
     })), 'listing guest bridges');
+  }
+
+  /**
+   * Release the bridge of `guest` for a later delete: put it in GUEST_LINK_REMOVAL_GROUP, one
+   * cheap request (the delete is not: docs/guest-link.md, "Deferred delete"). It stays up with
+   * its addresses until deleted; taking it down here would cost two walks of the namespace's
+   * whole IPv6 routing table (nine routes per guest), and the delete does those anyway. False
+   * when there is no bridge. `ensure()` of the same guest takes a marked bridge back.
+   */
+  static async markForRemoval(guest: string, rtnl?: Rtnl): Promise<boolean> {
+    const { ifname } = guestLinkIdentity(guest);
+    return withRtnl(rtnl, async (nl) => {
+      const link = await nl.linkByName(ifname);
+      if (!link) return false;
+      refuseForeign(link, guest);
+      await nl.updateLink(link.index, { group: GUEST_LINK_REMOVAL_GROUP }, ifname);
+      return true;
+    }, `marking ${ifname} of guest ${guest} for removal`);
+  }
+
+  /**
+   * Delete the bridge of `guest` if it is still marked for removal. False when it is gone or
+   * was taken back by `ensure()` meanwhile.
+   */
+  static async removeMarked(guest: string, rtnl?: Rtnl): Promise<boolean> {
+    const { ifname } = guestLinkIdentity(guest);
+    return withRtnl(rtnl, async (nl) => {
+      const link = await nl.linkByName(ifname);
+      if (!link || link.group !== GUEST_LINK_REMOVAL_GROUP) return false;
+      refuseForeign(link, guest);
+      return nl.deleteLinkIndex(link.index, ifname);
+    }, `removing ${ifname} of guest ${guest}`);
   }
 
   /**
@@ -223,22 +291,29 @@ export class GuestLink {
     let link = await this.#adoptable(nl);
     const created = link === null;
     if (!link) link = await this.#create(nl);
+    this.#index = link.index;
     // One request. An MTU set this way counts as set by the user, so the bridge keeps it
     // whatever its ports say (a fresh bridge would follow them, and jump to 1500 when empty).
     // addr_gen_mode none must be in place before the link first comes up.
+    // A bridge marked for removal (GUEST_LINK_REMOVAL_GROUP) is taken back here.
     await nl.updateLink(link.index, {
       ...(created || link.mtu !== this.mtu ? { mtu: this.mtu } : {}),
       ...(link.address && macEqual(link.address, mac) ? {} : { address: mac }),
       ...(link.alias === alias ? {} : { alias }),
+      ...(link.group === 0 ? {} : { group: 0 }),
       ipv6AddrGenMode: 'none',
     }, ifname);
-    await this.#configureIpv6(ifname);
-    await this.#syncAddresses(nl, link.index);
+    await this.#configureIpv6(ifname, created);
+    // A bridge made just now has no address yet (addr_gen_mode none before it first came up):
+    // no need to dump this namespace's addresses (thousands, on a busy host) to find extras.
+    await this.#syncAddresses(nl, link.index, created);
     if (!link.up) await nl.setLinkUp(link.index);
   }
 
   /** The existing bridge if it is ours to adopt, null if there is none; throws if the name is taken. */
   async #adoptable(nl: Rtnl): Promise<LinkInfo | null> {
+    // Usually there is none: ask by ioctl first, which does not wait for RTNL.
+    if ((await nl.indexOf(this.ifname)) === null) return null;
     const link = await nl.linkByName(this.ifname);
     if (!link) return null;
     if (!isGuestBridge(link) || (link.alias !== null && link.alias !== this.identity.alias)) {
@@ -250,22 +325,28 @@ export class GuestLink {
   }
 
   async #create(nl: Rtnl): Promise<LinkInfo> {
-    await nl.createBridge(this.ifname, this.identity.mac);
-    const link = await nl.linkByName(this.ifname);
+    const link = (await nl.createBridge(this.ifname, this.identity.mac)) ?? (await nl.linkByName(this.ifname));
     if (!link) throw new GuestLinkError(`bridge ${this.ifname} vanished right after creation`, this.identity.guest);
     return link;
   }
 
-  /** Per-bridge IPv6 settings. accept_ra 0: an RA sent by the guest must never configure the host. */
-  async #configureIpv6(ifname: string): Promise<void> {
-    await writeIpv6ConfSysctl(ifname, 'forwarding', '1');
-    await writeIpv6ConfSysctl(ifname, 'accept_ra', '0');
+  /**
+   * Per-bridge IPv6 settings. accept_ra 0: an RA sent by the guest must never configure the host.
+   * `forwarding` is read first and written only when it differs: a new bridge inherits 1 from
+   * `all` (ensureForwarding), and a write takes RTNL by trylock, spinning while another holds
+   * it (rtnl.ts, sysctl).
+   */
+  async #configureIpv6(ifname: string, fresh: boolean): Promise<void> {
+    await ensureIpv6Conf(ifname, 'forwarding', '1');
+    // A new link has the namespace's default accept_ra (1 unless changed): just write it.
+    if (fresh) await writeIpv6ConfSysctl(ifname, 'accept_ra', '0');
+    else await ensureIpv6Conf(ifname, 'accept_ra', '0');
   }
 
-  /** Add the link-local and gateway addresses (nodad), and remove any other address. */
-  async #syncAddresses(nl: Rtnl, index: number): Promise<void> {
+  /** Add the link-local and gateway addresses (nodad), and remove any other address (`fresh`: there is none). */
+  async #syncAddresses(nl: Rtnl, index: number, fresh: boolean): Promise<void> {
     const want = this.#wantedAddresses();
-    const have = await nl.listAddresses(index);
+    const have = fresh ? [] : await nl.listAddresses(index);
     const isWanted = (a: AddressInfo): boolean => want.some((w) => w.prefixLen === a.prefixLen && ipv6Equal(w.address, a.address));
     for (const a of have.filter((x) => !isWanted(x))) await nl.deleteAddress(index, a.address, a.prefixLen);
     for (const w of want) await nl.addAddress(index, w.address, w.prefixLen);
@@ -305,8 +386,18 @@ export class GuestLink {
  * routes on interfaces with accept_ra != 2 (rt6_purge_dflt_routers; docs/guest-link.md).
  */
 async function ensureForwarding(): Promise<void> {
-  const key = 'net.ipv6.conf.all.forwarding';
-  if ((await readSysctl(key).catch(() => '')) !== '1') await writeSysctl(key, '1');
+  // Checked at most once a second: cheap, but once per guest link adds up on a busy host.
+  const now = Date.now();
+  if (now - forwardingSeenOnAt < 1000) return;
+  if ((await readIpv6ConfSysctl('all', 'forwarding').catch(() => '')) !== '1') await writeIpv6ConfSysctl('all', 'forwarding', '1');
+  forwardingSeenOnAt = now;
+}
+let forwardingSeenOnAt = Number.NEGATIVE_INFINITY;
+
+/** Write `net.ipv6.conf.<ifname>.<key>` unless it already holds `value`. */
+async function ensureIpv6Conf(ifname: string, key: string, value: string): Promise<void> {
+  if ((await readIpv6ConfSysctl(ifname, key).catch(() => '')) === value) return;
+  await writeIpv6ConfSysctl(ifname, key, value);
 }
 
 /** Ours: a bridge with a guest-link name whose alias is our marker, or unset (crash before the alias). */
@@ -318,11 +409,15 @@ function isGuestBridge(l: LinkInfo): boolean {
 async function removeGuestBridge(nl: Rtnl, ifname: string, guest: string): Promise<boolean> {
   const link = await nl.linkByName(ifname);
   if (!link) return false;
+  refuseForeign(link, guest);
+  return nl.deleteLinkIndex(link.index, ifname);
+}
+
+function refuseForeign(link: LinkInfo, guest: string): void {
   if (!isGuestBridge(link)) {
-    throw new GuestLinkError(`refusing to delete ${ifname}: not a roam6 guest bridge (kind ${link.kind ?? 'none'}, ` +
+    throw new GuestLinkError(`refusing to delete ${link.name}: not a roam6 guest bridge (kind ${link.kind ?? 'none'}, ` +
       `alias ${JSON.stringify(link.alias)})`, guest);
   }
-  return nl.deleteLinkIndex(link.index, ifname);
 }
 
 /** Run `fn` on the given socket, or on a fresh one closed afterwards; errors become GuestLinkError. */

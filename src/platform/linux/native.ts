@@ -165,6 +165,11 @@ export interface NativeBinding {
   write(fd: number, data: Uint8Array): number;
   /** close() an fd that was never given to a Poller. */
   close(fd: number): void;
+  /**
+   * if_nametoindex(): the interface's index in the caller's network namespace, 0 when there is
+   * none. An ioctl resolved under RCU: unlike an rtnetlink RTM_GETLINK it never waits for RTNL.
+   */
+  ifIndex(name: string): number;
   Poller: NativePollerConstructor;
   Forwarder: NativeForwarderConstructor;
 }
@@ -296,6 +301,9 @@ function wrapBinding(raw: NativeBinding): NativeBinding {
     close(fd) {
       try { raw.close(fd); } catch (err) { throw retype(err); }
     },
+    ifIndex(name) {
+      try { return raw.ifIndex(name); } catch (err) { throw retype(err); }
+    },
     Poller: wrapPollerClass(raw.Poller),
     Forwarder: wrapForwarderClass(raw.Forwarder),
   };
@@ -322,7 +330,7 @@ export function startPoller(native: NativeBinding, fd: number, onReadable: Reada
   return poller;
 }
 
-const FUNCTIONS = ['rawOpen', 'rawSend', 'rawRecv', 'tunOpen', 'read', 'write', 'close', 'Poller', 'Forwarder'] as const;
+const FUNCTIONS = ['rawOpen', 'rawSend', 'rawRecv', 'tunOpen', 'read', 'write', 'close', 'ifIndex', 'Poller', 'Forwarder'] as const;
 
 function isNativeBinding(mod: unknown): mod is NativeBinding {
   if (typeof mod !== 'object' || mod === null) return false;

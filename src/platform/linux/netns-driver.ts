@@ -7,13 +7,18 @@
  *
  * The driver runs in the source host's namespace and reaches the destination namespace by its
  * name under /run/netns (filesystem paths cross namespaces).
+ *
+ * On the destination, `prepareIncoming` watches this namespace's link notifications for the
+ * guest's interface: the moment it arrives, the agent attaches it and registers the guest (as
+ * on QEMU's RESUME), instead of waiting for the orchestrator's activate step. The watch only
+ * speeds things up: if it misses the arrival, activate attaches as before.
  */
 import { closeSync, openSync } from 'node:fs';
-import type { Clock } from '../../ports/clock.js';
-import type { HypervisorPort, MigrateOptions, MigrationProgress, MigrationResult } from '../../ports/hypervisor.js';
+import type { Cancel, Clock } from '../../ports/clock.js';
+import type { HypervisorPort, IncomingMigration, IncomingOptions, MigrateOptions, MigrationProgress, MigrationResult } from '../../ports/hypervisor.js';
 import { GUEST_PORT_IFNAME_PREFIX, guestPortName } from '../../core/guest-link-identity.js';
 import { systemClock } from '../system-clock.js';
-import { Rtnl } from './rtnl.js';
+import { Rtnl, watchNewLinks, type LinkWatch } from './rtnl.js';
 
 export interface NetnsDriverOptions {
   /** Host id → network namespace name of every host this host may migrate to. */
@@ -31,10 +36,21 @@ export class NetnsDriverError extends Error {
   }
 }
 
+/** How long prepareIncoming waits for the guest's interface (the migrate step's own timeout). */
+const ARRIVAL_WAIT_MS = 120_000;
+
+interface Arrival {
+  readonly onResumed: (at: number) => void;
+  readonly expire: Cancel;
+}
+
 export class NetnsDriver implements HypervisorPort {
   readonly name = 'netns';
   private readonly clock: Clock;
   private nl: Rtnl | null = null;
+  /** Guests expected here, by interface name; the watch runs while there are any. */
+  private readonly arriving = new Map<string, Arrival>();
+  private watch: LinkWatch | null = null;
 
   constructor(private readonly opts: NetnsDriverOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -43,7 +59,7 @@ export class NetnsDriver implements HypervisorPort {
   /** The guest's interface on this host, or null (used by the guest links to attach it). */
   async guestInterface(guest: string): Promise<string | null> {
     const name = guestPortName(guest);
-    return (await this.rtnl().linkByName(name)) ? name : null;
+    return (await this.rtnl().indexOf(name)) !== null ? name : null;
   }
 
   async guests(): Promise<string[]> {
@@ -61,8 +77,8 @@ export class NetnsDriver implements HypervisorPort {
     const name = guestPortName(guest);
     const t0 = this.clock.now();
     onProgress({ phase: 'setup', at: t0 });
-    const link = await this.rtnl().linkByName(name);
-    if (!link) throw new NetnsDriverError(`guest ${guest} does not run here (no interface ${name})`);
+    const index = await this.rtnl().indexOf(name);
+    if (index === null) throw new NetnsDriverError(`guest ${guest} does not run here (no interface ${name})`);
     let fd: number;
     try {
       fd = openSync(`${this.opts.netnsDir ?? '/run/netns'}/${ns}`, 'r');
@@ -73,7 +89,7 @@ export class NetnsDriver implements HypervisorPort {
       await opts.beforePause?.();
       const pausedAt = this.clock.now();
       onProgress({ phase: 'paused', at: pausedAt });
-      await this.rtnl().moveLinkToNetns(link.index, fd, name);
+      await this.rtnl().moveLinkToNetns(index, fd, name);
       const resumedAt = this.clock.now();
       onProgress({ phase: 'resumed', at: resumedAt });
       onProgress({ phase: 'completed', fraction: 1, at: resumedAt });
@@ -83,9 +99,59 @@ export class NetnsDriver implements HypervisorPort {
     }
   }
 
+  /**
+   * Destination, prepare step: report the guest's arrival through `onResumed` as soon as its
+   * interface appears here. Resolves null (the netns driver needs no incoming endpoint). When
+   * the interface is here already, there is nothing to wait for: the activate step attaches it.
+   */
+  async prepareIncoming(guest: string, opts: IncomingOptions = {}): Promise<IncomingMigration | null> {
+    const name = guestPortName(guest);
+    this.stopWaiting(name);
+    if (!opts.onResumed) return null;
+    this.watch ??= watchNewLinks((n) => this.onNewLink(n), () => {
+      // The socket overflowed or failed: arrivals may be lost (activate attaches those). Open a
+      // fresh one for the guests prepared from now on.
+      this.watch?.close();
+      this.watch = null;
+    });
+    const arrival: Arrival = { onResumed: opts.onResumed, expire: this.clock.after(ARRIVAL_WAIT_MS, () => this.stopWaiting(name, arrival)) };
+    this.arriving.set(name, arrival);
+    // Watching first, then looking: an interface that arrives in between is not missed.
+    if ((await this.rtnl().indexOf(name)) !== null) this.stopWaiting(name, arrival);
+    return null;
+  }
+
+  /** The guest left or never came: stop waiting for it. Never touches an interface. */
+  async discardGuest(guest: string): Promise<void> {
+    this.stopWaiting(guestPortName(guest));
+  }
+
   close(): void {
+    for (const name of [...this.arriving.keys()]) this.stopWaiting(name);
     this.nl?.close();
     this.nl = null;
+  }
+
+  private onNewLink(name: string): void {
+    const arrival = this.arriving.get(name);
+    if (!arrival) return;
+    // RTM_NEWLINK also reports changes; the interface is here when this namespace resolves it.
+    void this.rtnl().indexOf(name).then((index) => {
+      if (index === null || this.arriving.get(name) !== arrival) return;
+      this.stopWaiting(name, arrival);
+      arrival.onResumed(this.clock.now());
+    }, () => { /* the activate step attaches it */ });
+  }
+
+  private stopWaiting(name: string, only?: Arrival): void {
+    const arrival = this.arriving.get(name);
+    if (!arrival || (only && arrival !== only)) return;
+    arrival.expire();
+    this.arriving.delete(name);
+    if (this.arriving.size === 0) {
+      this.watch?.close();
+      this.watch = null;
+    }
   }
 
   private rtnl(): Rtnl {

@@ -7,12 +7,14 @@
  * by exactly these values, so they must never be reused for anything else.
  */
 import { constants as osConstants } from 'node:os';
+import { constants as fsConstants, openSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import {
-  createGenericNetlink, createRtNetlink, genl, rt,
-  type GenericNetlinkSocket, type RtNetlinkSocket,
+  createGenericNetlink, createNetlink, createRtNetlink, genl, rt,
+  type GenericNetlinkSocket, type NetlinkMessage, type RtNetlinkSocket,
 } from 'netlink';
 import { formatIpv6, formatPrefix, ipv6FromBytes, type Ipv6Address, type Ipv6Prefix } from '../../wire/ipv6.js';
+import { loadNative } from './native.js';
 import { encodeHostU32, encodeNlAttr } from './seg6.js';
 
 /**
@@ -53,6 +55,7 @@ export const AF_INET6 = 10;
 /** IPPROTO_IPV6 as a next header: IPv6-in-IPv6 (RFC 2473). */
 export const IPPROTO_IPV6 = 41;
 
+const NLM_F_ECHO = 0x8;
 const NLM_F_REPLACE = 0x100;
 const NLM_F_EXCL = 0x200;
 const NLM_F_CREATE = 0x400;
@@ -164,6 +167,8 @@ export interface LinkInfo {
   readonly kind: string | null;
   /** IFF_UP is set (administratively up). */
   readonly up: boolean;
+  /** IFLA_GROUP, the interface group (0 = default). */
+  readonly group: number;
 }
 
 /** Changes for `Rtnl.updateLink`; absent fields are left as they are. */
@@ -177,6 +182,10 @@ export interface LinkChange {
   readonly alias?: string;
   /** IPv6 link-local generation (IFLA_INET6_ADDR_GEN_MODE); 'none' = no automatic fe80::. */
   readonly ipv6AddrGenMode?: 'eui64' | 'none';
+  /** IFLA_GROUP (0 = the default group). */
+  readonly group?: number;
+  /** Also set IFF_UP, in the same request (the kernel applies it before `ipv6AddrGenMode`). */
+  readonly up?: true;
 }
 
 /** An IPv6 address as dumped from the kernel (RTM_GETADDR). */
@@ -316,6 +325,7 @@ export class Rtnl {
       this.gate = new Promise<void>((r) => (open = r));
       try {
         while (this.inFlight > 0) await new Promise<void>((r) => this.idle.push(r));
+        await sysctlWritesIdle();
         // A dump the kernel interrupted (the table changed under it, NLM_F_DUMP_INTR) or whose
         // reply overflowed the socket arrives cut short: run it again, a few times.
         for (let attempt = 1; ; attempt++) {
@@ -334,6 +344,7 @@ export class Rtnl {
       }
     }
     while (this.gate) await this.gate;
+    await sysctlWritesIdle();
     this.inFlight++;
     try {
       return await this.callNow(op, fn, flags);
@@ -476,6 +487,17 @@ export class Rtnl {
     }
   }
 
+  /**
+   * The index of interface `name`, or null when there is none. By ioctl through the native
+   * addon (if_nametoindex), so it never waits for RTNL as an RTM_GETLINK does; without the
+   * addon, by RTM_GETLINK.
+   */
+  async indexOf(name: string): Promise<number | null> {
+    const index = nativeIfIndex(name);
+    if (index !== undefined) return index === 0 ? null : index;
+    return (await this.linkByName(name))?.index ?? null;
+  }
+
   /** The interface that holds `addr` (any scope), or null. */
   async linkOfAddress(addr: Ipv6Address): Promise<LinkInfo | null> {
     const msgs = await this.call(`RTM_GETADDR dump (owner of ${formatIpv6(addr)})`, (o) =>
@@ -527,10 +549,13 @@ export class Rtnl {
    * Create a Linux bridge, administratively down, with a fixed MAC (so that it never follows
    * its ports' MACs) and multicast snooping off. EEXIST when the name is taken.
    */
-  async createBridge(name: string, mac: Uint8Array): Promise<void> {
-    await this.call(`RTM_NEWLINK bridge ${name}`, (o) =>
+  async createBridge(name: string, mac: Uint8Array): Promise<LinkInfo | null> {
+    // NLM_F_ECHO: the kernel answers with the new link (Linux ≥ 6.3), which saves a lookup.
+    const msgs = await this.call(`RTM_NEWLINK bridge ${name}`, (o) =>
       this.sock.newLink({}, { ifname: name, address: Buffer.from(mac), linkinfo: Buffer.from(encodeBridgeLinkInfo()) }, o),
-    NLM_F_CREATE | NLM_F_EXCL);
+    NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO);
+    const m = msgs.find((x) => x.attrs.ifname === name && x.data.index);
+    return m ? toLinkInfo(m) : null;
   }
 
   /**
@@ -538,15 +563,19 @@ export class Rtnl {
    * "set by the user": the bridge then no longer follows the smallest port MTU.
    */
   async updateLink(index: number, change: LinkChange, name = String(index)): Promise<void> {
-    const attrs: { mtu?: number; address?: Buffer; master?: number; ifalias?: string; afSpec?: Map<number, Buffer> } = {};
+    const attrs: { mtu?: number; address?: Buffer; master?: number; ifalias?: string; afSpec?: Map<number, Buffer>; group?: number } = {};
     if (change.mtu !== undefined) attrs.mtu = change.mtu;
+    if (change.group !== undefined) attrs.group = change.group;
     if (change.address !== undefined) attrs.address = Buffer.from(change.address);
     if (change.master !== undefined) attrs.master = change.master;
     if (change.alias !== undefined) attrs.ifalias = change.alias;
     if (change.ipv6AddrGenMode !== undefined) {
       attrs.afSpec = new Map([[AF_INET6, Buffer.from(encodeNlAttr(IFLA_INET6_ADDR_GEN_MODE, Uint8Array.of(ADDR_GEN_MODE[change.ipv6AddrGenMode])))]]);
     }
-    await this.call(`RTM_SETLINK ${name} ${describeLinkChange(change)}`, (o) => this.sock.setLink({ index }, attrs, o));
+    // IFF_UP goes in the header, and the kernel applies it before IFLA_AF_SPEC: fine for a
+    // port, not for a link whose addr_gen_mode must be set before it first comes up.
+    const header: rt.Link = change.up ? { index, flags: { up: true }, change: { up: true } } : { index };
+    await this.call(`RTM_SETLINK ${name} ${describeLinkChange(change)}`, (o) => this.sock.setLink(header, attrs, o));
   }
 
   /** Delete a link by index; false when it no longer exists. */
@@ -587,6 +616,81 @@ export class Rtnl {
   }
 }
 
+/** A subscription to this namespace's link notifications (`watchNewLinks`). */
+export interface LinkWatch {
+  close(): void;
+}
+
+const NETLINK_ROUTE = 0;
+const RTNLGRP_LINK = 1;
+const RTM_NEWLINK = 16;
+const IFLA_IFNAME = 3;
+/** struct ifinfomsg */
+const IFINFOMSG_LEN = 16;
+
+/**
+ * Call `onLink(name)` for every RTM_NEWLINK notification in this namespace (a link created,
+ * moved in, or changed): its own socket in RTNLGRP_LINK. Only the name is read from each
+ * message; the caller checks what it needs. Notifications can be lost when the socket
+ * overflows (`onError` with ENOBUFS), so a watch may speed things up but must not be needed
+ * for correctness. The socket never keeps the process alive.
+ */
+export function watchNewLinks(onLink: (name: string) => void, onError: (err: Error) => void): LinkWatch {
+  const sock = createNetlink(NETLINK_ROUTE);
+  try { sock.socket.setRecvBufferSize(4 << 20); } catch { /* keep the default */ }
+  sock.socket.addMembership(RTNLGRP_LINK);
+  sock.socket.unref();
+  sock.on('message', (msgs: NetlinkMessage[]) => {
+    for (const m of msgs) {
+      if (m.type !== RTM_NEWLINK) continue;
+      const name = linkNameOf(m.data);
+      if (name !== null) onLink(name);
+    }
+  });
+  sock.on('error', onError);
+  let closed = false;
+  return {
+    close() {
+      if (closed) return;
+      closed = true;
+      sock.socket.close();
+    },
+  };
+}
+
+/** IFLA_IFNAME of an RTM_NEWLINK payload (ifinfomsg + attributes), or null. */
+export function linkNameOf(data: Uint8Array): string | null {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let off = IFINFOMSG_LEN; off + 4 <= data.length;) {
+    const len = view.getUint16(off, HOST_LE);
+    const type = view.getUint16(off + 2, HOST_LE) & 0x3fff;
+    if (len < 4 || off + len > data.length) return null;
+    if (type === IFLA_IFNAME) return Buffer.from(data.subarray(off + 4, off + len)).toString('latin1').replace(/\0.*$/s, '');
+    off += (len + 3) & ~3;
+  }
+  return null;
+}
+
+/** if_nametoindex through the native addon; undefined when the addon cannot be loaded. */
+function nativeIfIndex(name: string): number | undefined {
+  if (nativeUnavailable) return undefined;
+  let ifIndex: (n: string) => number;
+  try {
+    const native = loadNative();
+    ifIndex = (n) => native.ifIndex(n);
+  } catch {
+    nativeUnavailable = true;
+    return undefined;
+  }
+  try {
+    return ifIndex(name);
+  } catch (err) {
+    if (err instanceof RangeError) return 0; // longer than IFNAMSIZ: no interface can have it
+    throw err;
+  }
+}
+let nativeUnavailable = false;
+
 function toLinkInfo(m: rt.LinkMessage): LinkInfo {
   const a = m.attrs;
   return {
@@ -598,6 +702,7 @@ function toLinkInfo(m: rt.LinkMessage): LinkInfo {
     address: a.address ? new Uint8Array(a.address) : null,
     kind: a.linkinfo ? linkKind(a.linkinfo) : null,
     up: m.data.flags?.up === true,
+    group: a.group ?? 0,
   };
 }
 
@@ -622,6 +727,8 @@ function describeLinkChange(c: LinkChange): string {
     c.master !== undefined ? (c.master === 0 ? 'nomaster' : `master ${c.master}`) : '',
     c.alias !== undefined ? `alias ${JSON.stringify(c.alias)}` : '',
     c.ipv6AddrGenMode !== undefined ? `addrgenmode ${c.ipv6AddrGenMode}` : '',
+    c.group !== undefined ? `group ${c.group}` : '',
+    c.up ? 'up' : '',
   ].filter(Boolean).join(' ');
 }
 
@@ -788,20 +895,83 @@ export class Seg6Genl {
 }
 
 // ---- sysctl -----------------------------------------------------------------------------
+//
+// Two things make sysctls expensive on a busy host, both measured on the 1,000-guest lab
+// (docs/benchmarks.md):
+//  - Writes of `forwarding`, `disable_ipv6` and a few other net.ipv6.conf keys take RTNL by
+//    trylock and, while another holds it, restart the write system call in a busy loop
+//    (addrconf_sysctl_forward/_disable: restart_syscall()). Several libuv threads spinning so
+//    at once burnt a CPU. Here such writes go one at a time, and this process's netlink
+//    requests wait while one runs, so that we never spin against ourselves.
+//  - Every lookup of /proc/sys/net compares the `net` entry of every network namespace on the
+//    machine (one dcache chain for all of them): 240 µs per access with 1,000 namespaces.
+//    net.ipv6.conf.* is reached through an fd of this namespace's conf directory instead
+//    (/proc/self/fd/N/<ifname>/<key>: 14 µs).
+
+/** The tail of the queue of sysctl writes, and the write running now (Rtnl.call waits for it). */
+let sysctlTail: Promise<void> = Promise.resolve();
+let sysctlRunning: Promise<void> | null = null;
+
+/** Run one sysctl write alone: after the writes before it, with this process's netlink requests held back. */
+async function serialisedWrite(path: string, value: string): Promise<void> {
+  const prev = sysctlTail;
+  let done!: () => void;
+  const mine = new Promise<void>((r) => (done = r));
+  sysctlTail = mine;
+  await prev;
+  sysctlRunning = mine;
+  try {
+    await writeFile(path, value);
+  } finally {
+    sysctlRunning = null;
+    done();
+  }
+}
+
+/** Wait until no sysctl write of this process runs (Rtnl.call, before each request). */
+async function sysctlWritesIdle(): Promise<void> {
+  while (sysctlRunning) await sysctlRunning;
+}
+
+/** An fd of this namespace's /proc/sys/net/ipv6/conf; null when it cannot be opened. */
+let confDir: number | null | undefined;
+
+function confPath(ifname: string, key: string): string {
+  if (ifname.includes('/') || ifname === '.' || ifname === '..') {
+    throw new RtnlError(`sysctl net.ipv6.conf.${ifname}.${key}`, 'EINVAL', errnoOf('EINVAL'));
+  }
+  if (confDir === undefined) {
+    try {
+      confDir = openSync('/proc/sys/net/ipv6/conf', fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+    } catch {
+      confDir = null;
+    }
+  }
+  return confDir === null ? `/proc/sys/net/ipv6/conf/${ifname}/${key}` : `/proc/self/fd/${confDir}/${ifname}/${key}`;
+}
+
+function sysctlError(what: string, err: unknown): RtnlError {
+  const e = err as { code?: string; errno?: number };
+  return new RtnlError(`sysctl ${what}`, e.code ?? 'EUNKNOWN', e.errno === undefined ? null : Math.abs(e.errno), err);
+}
 
 /** Write a sysctl of the caller's namespace, e.g. `net.ipv6.conf.all.forwarding`. */
 export async function writeSysctl(key: string, value: string): Promise<void> {
   const path = `/proc/sys/${key.replace(/\./g, '/')}`;
   try {
-    await writeFile(path, value);
+    await serialisedWrite(path, value);
   } catch (err) {
-    const e = err as { code?: string; errno?: number };
-    throw new RtnlError(`sysctl ${key}=${value}`, e.code ?? 'EUNKNOWN', e.errno === undefined ? null : Math.abs(e.errno), err);
+    throw sysctlError(`${key}=${value}`, err);
   }
 }
 
 export async function readSysctl(key: string): Promise<string> {
   return (await readFile(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8')).trim();
+}
+
+/** Read `net.ipv6.conf.<ifname>.<key>` (names may contain dots; see writeIpv6ConfSysctl). */
+export async function readIpv6ConfSysctl(ifname: string, key: string): Promise<string> {
+  return (await readFile(confPath(ifname, key), 'utf8')).trim();
 }
 
 /**
@@ -810,15 +980,10 @@ export async function readSysctl(key: string): Promise<string> {
  * turn into path separators.
  */
 export async function writeIpv6ConfSysctl(ifname: string, key: string, value: string): Promise<void> {
-  if (ifname.includes('/') || ifname === '.' || ifname === '..') {
-    throw new RtnlError(`sysctl net.ipv6.conf.${ifname}.${key}=${value}`, 'EINVAL', errnoOf('EINVAL'));
-  }
-  const path = `/proc/sys/net/ipv6/conf/${ifname}/${key}`;
+  const path = confPath(ifname, key);
   try {
-    await writeFile(path, value);
+    await serialisedWrite(path, value);
   } catch (err) {
-    const e = err as { code?: string; errno?: number };
-    throw new RtnlError(`sysctl net.ipv6.conf.${ifname}.${key}=${value}`, e.code ?? 'EUNKNOWN',
-      e.errno === undefined ? null : Math.abs(e.errno), err);
+    throw sysctlError(`net.ipv6.conf.${ifname}.${key}=${value}`, err);
   }
 }

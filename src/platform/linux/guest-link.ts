@@ -22,7 +22,8 @@ import {
 import { formatIpv6, ipv6Equal, type Ipv6Address, type Ipv6Prefix } from '../../wire/ipv6.js';
 import { formatMac, macEqual } from '../../wire/mac.js';
 import { DEFAULT_TUNNEL_MTU } from './kernel-dataplane.js';
-import { readSysctl, Rtnl, writeIpv6ConfSysctl, writeSysctl, type AddressInfo, type LinkInfo } from './rtnl.js';
+import { linkOperUp, readSysctl, Rtnl, writeIpv6ConfSysctl, writeSysctl, type AddressInfo, type LinkInfo } from './rtnl.js';
+
 
 /** An address the bridge must carry. */
 interface BridgeAddress {
@@ -116,8 +117,18 @@ export class GuestLink {
   /**
    * Make `ifname` (the guest's interface: veth host end or TAP) a port of the bridge: IPv6 off
    * on it (a port must not speak for itself on the guest link), MTU, master, up. Idempotent.
+   *
+   * With `waitUpMs` (the guest runs here now), then wait up to that long until the bridge can
+   * transmit: the guest is reachable only from then on. Until the kernel's linkwatch work has run for the new port and then for the
+   * bridge, the bridge has no carrier and drops every packet sent on it, Neighbor Solicitations
+   * included; that work needs the RTNL lock and comes late on a host busy with netlink (100 ms
+   * and more in bench:handover). Registering before it pulls the guest's traffic here and the
+   * HA releases the packets it held; the host's NS for the guest is dropped and retried only
+   * after the 1 s RetransTimer, and about a second of traffic to the guest is lost. Resolves
+   * true when the bridge is up, false when it was not within `waitUpMs` (the guest's side may
+   * be down, e.g. a Xen vif before the domain runs: the caller goes on anyway).
    */
-  async attach(ifname: string): Promise<void> {
+  async attach(ifname: string, waitUpMs = 0): Promise<boolean> {
     const what = `attaching ${ifname} to ${this.ifname}`;
     try {
       const nl = this.#rtnl();
@@ -128,6 +139,7 @@ export class GuestLink {
       await writeIpv6ConfSysctl(ifname, 'disable_ipv6', '1');
       await nl.updateLink(port.index, { mtu: this.mtu, master: bridge.index }, ifname);
       if (!port.up) await nl.setLinkUp(port.index);
+      return await waitForOperUp(nl, this.ifname, waitUpMs);
     } catch (err) {
       throw this.#wrap(what, err);
     }
@@ -296,6 +308,28 @@ export class GuestLink {
   /** For logs: "r6g3fa91c07d2 02:3f:a9:1c:07:d2 fe80::3f:a9ff:fe1c:7d2". */
   toString(): string {
     return `${this.ifname} ${formatMac(this.identity.mac)} ${formatIpv6(this.identity.linkLocal)}`;
+  }
+}
+
+/**
+ * Poll `ifname` until it can transmit (linkOperUp), every `pollMs`, for at most `timeoutMs`.
+ * True when it is; false on timeout or when the link is gone.
+ */
+export async function waitForOperUp(
+  nl: Pick<Rtnl, 'linkByName'>,
+  ifname: string,
+  timeoutMs: number,
+  opts: { pollMs?: number; now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
+): Promise<boolean> {
+  const now = opts.now ?? (() => performance.now());
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const end = now() + timeoutMs;
+  for (;;) {
+    const l = await nl.linkByName(ifname);
+    if (!l) return false;
+    if (linkOperUp(l)) return true;
+    if (now() >= end) return false;
+    await sleep(opts.pollMs ?? 2);
   }
 }
 

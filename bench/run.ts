@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ALL = ['codec', 'ha', 'dataplane', 'agent', 'migrate', 'api', 'migrate-qemu'] as const;
+const ALL = ['codec', 'ha', 'dataplane', 'agent', 'migrate', 'api', 'migrate-qemu', 'handover'] as const;
 const here = dirname(fileURLToPath(import.meta.url));
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const list = wanted.length ? wanted : [...ALL];

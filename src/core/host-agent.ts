@@ -78,6 +78,12 @@ interface Held {
 
 /** How long a registration made on resume stands in for the orchestrator's activate step. */
 const ARRIVAL_JOIN_MS = 60_000;
+/**
+ * At activate, how long to wait for the guest's link to carry packets after attaching its
+ * interface (GuestLinkPort.attach waitUpMs): longer than a kernel busy with netlink takes to
+ * bring a new bridge port up, shorter than the 1 s Neighbor Solicitation retry it saves.
+ */
+export const GUEST_LINK_UP_WAIT_MS = 1000;
 
 export class GuestUnknownError extends Error {
   static override readonly name = 'GuestUnknownError';
@@ -190,7 +196,9 @@ export class HostAgent {
       await this.prepareUnserialised(guest);
       h = this.held.get(guest)!;
     }
-    const attached = await this.c.links.attach(guest);
+    // The guest runs here now: wait (bounded) until its link carries packets before the BU
+    // pulls its traffic, and the HA's held packets, onto it.
+    const attached = await this.c.links.attach(guest, { waitUpMs: GUEST_LINK_UP_WAIT_MS });
     const attachedAt = h.attachedAt ?? this.c.clock.now();
     if (attached) h.attachedAt = attachedAt;
     if (!h.mr) h.mr = this.instance(h.record);

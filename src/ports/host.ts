@@ -10,8 +10,13 @@ export interface GuestLinkPort {
    * Advertisements. Returns the interface the guest's prefixes are routed out of. Idempotent.
    */
   ensure(guest: GuestPolicy): Promise<string>;
-  /** Attach the guest's own interface (the hypervisor's TAP/vif/veth) if it is here. */
-  attach(guest: string): Promise<boolean>;
+  /**
+   * Attach the guest's own interface (the hypervisor's TAP/vif/veth) if it is here. With
+   * `waitUpMs` (the guest runs here now), also wait up to that long until the link can carry
+   * packets, so that a registration right after it does not pull traffic onto a link that still
+   * drops it. Resolves whether the interface was attached.
+   */
+  attach(guest: string, opts?: { readonly waitUpMs?: number }): Promise<boolean>;
   /** Tell the guest right away that its router is here (RA + unsolicited NA). */
   announce(guest: string): Promise<void>;
   /** Remove the guest's link. Idempotent. */

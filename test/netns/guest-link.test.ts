@@ -121,7 +121,11 @@ describe.skipIf(!canUseNetns)('guest link (bridge + Router Advertisements) in na
   });
 
   it('an unmodified guest configures itself by SLAAC: address in the MNP, default route via the derived fe80::, MTU 1460', async () => {
-    await call(hostA, 'attach', { guest: GUEST_ID, ifname: 'a-g' });
+    // The guest's eth0 is still down, so the bridge gets no carrier: attach() waits as long as
+    // it is told to, then says so (the agent registers anyway).
+    const ta = Date.now();
+    expect(await call(hostA, 'attach', { guest: GUEST_ID, ifname: 'a-g', waitUpMs: 300 })).toEqual({ up: false, operstate: 'down' });
+    expect(Date.now() - ta).toBeGreaterThanOrEqual(300);
     expect(await call(hostA, 'ports', { guest: GUEST_ID })).toEqual(['a-g']);
     expect(lab.exec('hostA', 'sysctl', ['-n', 'net.ipv6.conf.a-g.disable_ipv6']).trim()).toBe('1');
     expect(lab.exec('hostA', 'ip', ['link', 'show', 'a-g'])).toMatch(/mtu 1460/);
@@ -176,7 +180,9 @@ describe.skipIf(!canUseNetns)('guest link (bridge + Router Advertisements) in na
     expect(neighBefore).toContain(`lladdr ${GW_MAC}`);
 
     lab.exec('hostA', 'ip', ['link', 'set', 'a-g', 'netns', lab.ns('hostB')]);
-    await call(hostB, 'attach', { guest: GUEST_ID, ifname: 'a-g' });
+    // attach() returns once the bridge can transmit (the kernel's linkwatch has run for the
+    // moved port and the bridge): the host agent registers right after it.
+    expect(await call(hostB, 'attach', { guest: GUEST_ID, ifname: 'a-g', waitUpMs: 1000 })).toEqual({ up: true, operstate: 'up' });
     // Both gateway addresses answer at once (after the kernel's carrier delay on the moved port, if any).
     const firstReplyMs = firstReplyAfterMs(`${GW_LL}%eth0`);
     console.log(`[guest-link] first reply from the gateway on hostB ${firstReplyMs} ms after attach (pinging every 20 ms)`);
@@ -255,7 +261,19 @@ describe.skipIf(!canUseNetns)('guest link (bridge + Router Advertisements) in na
     expect(ifname).toMatch(GUEST_BRIDGE);
     expect(await call(hostA, 'portAttach', { guest: 'g2@example.net' })).toBe(true);
     expect(await call(hostA, 'portAttach', { guest: 'nobody' })).toBe(false);
+    // The guest runs here now (activate): attach waits until the bridge carries packets. The
+    // guest's side comes up 300 ms later; until then the bridge has no carrier and would drop
+    // the host's Neighbor Solicitations (retried only after 1 s).
+    let resolvedAt = 0;
+    const attached = call(hostA, 'portAttach', { guest: 'g2@example.net', waitUpMs: 3000 }).then((v) => ((resolvedAt = Date.now()), v));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(resolvedAt).toBe(0); // still waiting
+    expect(lab.exec('hostA', 'cat', [`/sys/class/net/${ifname}/operstate`]).trim()).toBe('down');
+    const upAt = Date.now();
     lab.exec('guest2', 'ip', ['link', 'set', 'eth0', 'up']);
+    expect(await attached).toBe(true);
+    expect(resolvedAt).toBeGreaterThanOrEqual(upAt);
+    expect(lab.exec('hostA', 'cat', [`/sys/class/net/${ifname}/operstate`]).trim()).toBe('up');
     await waitFor(() => /inet6 2001:db8:200:\S+\/64 scope global dynamic/.test(lab.exec('guest2', 'ip', ['-6', 'addr', 'show', 'dev', 'eth0'])), 15_000, 50);
     await call(hostA, 'portAnnounce', { guest: 'g2@example.net' });
     expect(lab.exec('guest2', 'ping', ['-6', '-n', '-c', '1', '-W', '2', '2001:db8:200::1'])).toMatch(/1 received/);

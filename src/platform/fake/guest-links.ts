@@ -12,7 +12,14 @@ export class FakeGuestLinks implements GuestLinkPort {
     return `fake-${guest.id}`;
   }
 
-  async attach(guest: string): Promise<boolean> {
+  /** Every attach call, with the wait the agent asked for. */
+  readonly attachCalls: { guest: string; waitUpMs: number | undefined }[] = [];
+  /** When set, an attach that waits for the link (waitUpMs > 0) resolves only after this does: a link slow to come up. */
+  linkUp: Promise<void> | null = null;
+
+  async attach(guest: string, opts: { readonly waitUpMs?: number } = {}): Promise<boolean> {
+    this.attachCalls.push({ guest, waitUpMs: opts.waitUpMs });
+    if (this.linkUp && (opts.waitUpMs ?? 0) > 0) await this.linkUp;
     const l = this.links.get(guest);
     if (!l || !this.present.has(guest)) return false;
     l.attached = true;

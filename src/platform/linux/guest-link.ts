@@ -22,7 +22,7 @@ import {
 import { formatIpv6, ipv6Equal, type Ipv6Address, type Ipv6Prefix } from '../../wire/ipv6.js';
 import { formatMac, macEqual } from '../../wire/mac.js';
 import { DEFAULT_TUNNEL_MTU } from './kernel-dataplane.js';
-import { isNotFound, readIpv6ConfSysctl, Rtnl, writeIpv6ConfSysctl, type AddressInfo, type LinkInfo } from './rtnl.js';
+import { isNotFound, linkOperUp, readIpv6ConfSysctl, Rtnl, writeIpv6ConfSysctl, type AddressInfo, type LinkInfo } from './rtnl.js';
 
 /**
  * Interface group (IFLA_GROUP) of a guest bridge released and waiting to be deleted
@@ -128,8 +128,18 @@ export class GuestLink {
   /**
    * Make `ifname` (the guest's interface: veth host end or TAP) a port of the bridge: IPv6 off
    * on it (a port must not speak for itself on the guest link), MTU, master, up. Idempotent.
+   *
+   * With `waitUpMs` (the guest runs here now), then wait up to that long until the bridge can
+   * transmit: the guest is reachable only from then on. Until the kernel's linkwatch work has run for the new port and then for the
+   * bridge, the bridge has no carrier and drops every packet sent on it, Neighbor Solicitations
+   * included; that work needs the RTNL lock and comes late on a host busy with netlink (100 ms
+   * and more in bench:handover). Registering before it pulls the guest's traffic here and the
+   * HA releases the packets it held; the host's NS for the guest is dropped and retried only
+   * after the 1 s RetransTimer, and about a second of traffic to the guest is lost. Resolves
+   * true when the bridge is up, false when it was not within `waitUpMs` (the guest's side may
+   * be down, e.g. a Xen vif before the domain runs: the caller goes on anyway).
    */
-  async attach(ifname: string): Promise<void> {
+  async attach(ifname: string, waitUpMs = 0): Promise<boolean> {
     const what = `attaching ${ifname} to ${this.ifname}`;
     try {
       const nl = this.#rtnl();
@@ -149,6 +159,8 @@ export class GuestLink {
         this.#index = bridge = now;
         await nl.updateLink(port, { mtu: this.mtu, master: bridge, up: true }, ifname);
       }
+      // Without a wait, no lookup either (it would queue on RTNL): "up" is not known, say so.
+      return waitUpMs > 0 ? await waitForOperUp(nl, this.ifname, waitUpMs) : true;
     } catch (err) {
       throw this.#wrap(what, err);
     }
@@ -377,6 +389,28 @@ export class GuestLink {
   /** For logs: "r6g3fa91c07d2 02:3f:a9:1c:07:d2 fe80::3f:a9ff:fe1c:7d2". */
   toString(): string {
     return `${this.ifname} ${formatMac(this.identity.mac)} ${formatIpv6(this.identity.linkLocal)}`;
+  }
+}
+
+/**
+ * Poll `ifname` until it can transmit (linkOperUp), every `pollMs`, for at most `timeoutMs`.
+ * True when it is; false on timeout or when the link is gone.
+ */
+export async function waitForOperUp(
+  nl: Pick<Rtnl, 'linkByName'>,
+  ifname: string,
+  timeoutMs: number,
+  opts: { pollMs?: number; now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
+): Promise<boolean> {
+  const now = opts.now ?? (() => performance.now());
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const end = now() + timeoutMs;
+  for (;;) {
+    const l = await nl.linkByName(ifname);
+    if (!l) return false;
+    if (linkOperUp(l)) return true;
+    if (now() >= end) return false;
+    await sleep(opts.pollMs ?? 2);
   }
 }
 

@@ -132,14 +132,24 @@ export class LinuxGuestLinks implements GuestLinkPort {
     return link.ifname;
   }
 
-  /** Enslave the guest's own interface if the hypervisor driver says it is here. */
-  async attach(guest: string): Promise<boolean> {
+  /**
+   * Enslave the guest's own interface if the hypervisor driver says it is here; with
+   * `waitUpMs`, wait until the bridge can transmit (GuestLink.attach).
+   */
+  async attach(guest: string, opts: { readonly waitUpMs?: number } = {}): Promise<boolean> {
     this.#touch();
     const held = this.#guests.get(guest);
     if (!held) return false;
     const ifname = await this.#opts.guestInterface(guest);
     if (ifname === null) return false;
-    await held.link.attach(ifname);
+    const waitUpMs = opts.waitUpMs ?? 0;
+    const t0 = performance.now();
+    const up = await held.link.attach(ifname, waitUpMs);
+    if (waitUpMs > 0) {
+      const waitedMs = Math.round(performance.now() - t0);
+      if (!up) this.#log.warn({ guest, ifname, bridge: held.link.ifname, waitedMs }, 'guest link still not up after attaching the guest interface; going on');
+      else if (waitedMs >= 10) this.#log.info({ guest, ifname, bridge: held.link.ifname, waitedMs }, 'waited for the guest link to come up');
+    }
     return true;
   }
 

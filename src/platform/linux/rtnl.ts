@@ -169,6 +169,19 @@ export interface LinkInfo {
   readonly up: boolean;
   /** IFLA_GROUP, the interface group (0 = default). */
   readonly group: number;
+  /**
+   * IFLA_OPERSTATE (RFC 2863: 0 unknown, 2 down, 5 dormant, 6 up, …), or null when absent. The
+   * kernel sets it in its linkwatch work, together with activating the transmit queue.
+   */
+  readonly operstate: number | null;
+}
+
+export const IF_OPER_UNKNOWN = 0;
+export const IF_OPER_UP = 6;
+
+/** Can the link transmit? Administratively up and operstate UP or UNKNOWN (the kernel's netif_oper_up()). */
+export function linkOperUp(l: Pick<LinkInfo, 'up' | 'operstate'>): boolean {
+  return l.up && (l.operstate === IF_OPER_UP || l.operstate === IF_OPER_UNKNOWN);
 }
 
 /** Changes for `Rtnl.updateLink`; absent fields are left as they are. */
@@ -703,6 +716,7 @@ function toLinkInfo(m: rt.LinkMessage): LinkInfo {
     kind: a.linkinfo ? linkKind(a.linkinfo) : null,
     up: m.data.flags?.up === true,
     group: a.group ?? 0,
+    operstate: a.operstate ?? null,
   };
 }
 

@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { parseIpv6, parsePrefix, type Ipv6Address } from '../../../src/wire/ipv6.js';
 import { HomeAgent, DEFAULT_HA_RUNTIME } from '../../../src/core/home-agent.js';
 import { DEFAULT_HA_POLICY } from '../../../src/core/home-agent-policy.js';
-import { HostAgent } from '../../../src/core/host-agent.js';
+import { GUEST_LINK_UP_WAIT_MS, HostAgent } from '../../../src/core/host-agent.js';
 import type { GuestRegistryPort, HostGuestRecord } from '../../../src/ports/host.js';
 import type { HypervisorHooks, IncomingOptions } from '../../../src/ports/hypervisor.js';
 import { FakeClock } from '../../../src/platform/fake/clock.js';
@@ -118,6 +118,24 @@ describe('host agent with hypervisor hooks', () => {
     clock.advance(1000);
     await B.a.activate(g1.id);
     expect(bus).toBeGreaterThan(sent);
+  });
+
+  it('prepare attaches without waiting; the registration waits until the guest link carries packets, then sends the BU', async () => {
+    const B = agent('host-b', parseIpv6('2001:db8:b::2'));
+    await B.a.prepare(g1.id, { arriving: true });
+    expect(B.links.attachCalls).toEqual([{ guest: g1.id, waitUpMs: undefined }]);
+    let up!: () => void;
+    B.links.linkUp = new Promise<void>((r) => (up = r));
+    const sent = bus;
+    const act = B.a.activate(g1.id);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(B.links.attachCalls[1]).toEqual({ guest: g1.id, waitUpMs: GUEST_LINK_UP_WAIT_MS });
+    expect(bus).toBe(sent); // no BU while the link is not up: the HA keeps holding the packets
+    expect(ha.cache.get(g1.id)).toBeUndefined();
+    up();
+    expect(await act).toMatchObject({ status: 0 });
+    expect(bus).toBeGreaterThan(sent);
+    expect(ha.cache.get(g1.id)?.coa).toBe('2001:db8:b::2');
   });
 
   it('release discards what the hypervisor still holds, after the guest left or a rollback', async () => {

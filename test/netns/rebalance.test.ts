@@ -163,7 +163,7 @@ describe.skipIf(!canUseNetns)('rebalance through the queue', () => {
   it('redis-server restarted in the middle of a 100-guest rebalance: every move completes, no job is lost', async () => {
     let finished = false;
     const pending = rebalance('host-a', 'host-b', '--count', '100', '--concurrency', '8').finally(() => (finished = true));
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 1000));
     await redisOutage(500);
     expect(finished).toBe(false); // the restart really fell in the middle
     const r = await pending;
@@ -185,8 +185,9 @@ describe.skipIf(!canUseNetns)('rebalance through the queue', () => {
     ping.stdout.on('data', (d: Buffer) => (pings += d.toString()));
     const pingDone = new Promise((res) => ping.on('exit', res));
     let finished = false;
-    const pending = rebalance('host-b', 'host-a', '--count', '20', '--concurrency', '4').finally(() => (finished = true));
-    await new Promise((r) => setTimeout(r, 1000));
+    // 60 guests two at a time take several seconds: the outage falls in the middle.
+    const pending = rebalance('host-b', 'host-a', '--count', '60', '--concurrency', '2').finally(() => (finished = true));
+    await new Promise((r) => setTimeout(r, 500));
     await redisOutage(30_000);
     expect(finished).toBe(false);
     const r = await pending;

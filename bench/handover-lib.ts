@@ -100,7 +100,7 @@ export interface SameSegmentResult {
 /**
  * One QEMU migration over QMP between two QEMUs of the guest on `host`, no roam6 involved: the
  * second QEMU's TAP joins the guest's bridge, as a second host's TAP on the same segment would.
- * (bench/migrate-qemu.ts sameSegmentMigration.)
+ * (Also the baseline of bench/migrate-qemu.ts.)
  */
 export async function sameSegmentMigration(lab: LabState, host: LabHost, guest: string, from: QemuGuestPaths, to: QemuGuestPaths): Promise<SameSegmentResult> {
   const ns = lab.namespaces[host]!;

@@ -16,17 +16,15 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { labDown, labUp, labQemuDriver, qemuGuestConsole, LAB_ADDR, LAB_QEMU_STREAM, type LabHost, type LabState } from '../src/lab/lab.js';
+import { labDown, labUp, qemuGuestConsole, LAB_ADDR, LAB_QEMU_STREAM, type LabHost, type LabState } from '../src/lab/lab.js';
 import { readArrivals } from '../src/lab/stream.js';
 import { gapsPerMigration, mobilityAddedGap, quantile, streamGaps, type MigrationWindow } from '../src/lab/analysis.js';
-import { qemuArgs, qemuGuestPaths, type QemuGuestPaths } from '../src/platform/qemu/command-line.js';
-import { QmpClient } from '../src/platform/qemu/qmp.js';
-import { processAlive, readPidfile, stopProcess } from '../src/platform/hypervisor/process.js';
-import { guestLinkIdentity } from '../src/core/guest-link-identity.js';
+import { qemuGuestPaths, type QemuGuestPaths } from '../src/platform/qemu/command-line.js';
 import { connectRedis } from '../src/platform/redis/connection.js';
 import { Orchestration } from '../src/orchestrator/runtime.js';
 import type { MigrationOutcome } from '../src/orchestrator/jobs.js';
 import { writeSection } from './report.js';
+import { sameSegmentMigration, type SameSegmentResult } from './handover-lib.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -37,48 +35,6 @@ const N = Number(arg('--migrations', '20'));
 const KEEP = args.includes('--keep-lab');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface BaseResult {
-  readonly downtimeMs: number;
-  readonly totalMs: number;
-}
-
-/** One QEMU migration over QMP between two QEMUs of the guest on `host`, no roam6 involved. */
-async function sameSegmentMigration(lab: LabState, host: LabHost, guest: string, from: QemuGuestPaths, to: QemuGuestPaths): Promise<BaseResult> {
-  const ns = lab.namespaces[host]!;
-  const def = labQemuDriver(lab, host).definition(guest);
-  for (const f of [to.pidfile, to.qmp, to.migrationSocket]) rmSync(f, { force: true });
-  execFileSync('ip', ['netns', 'exec', ns, 'qemu-system-x86_64', ...qemuArgs(guest, def, to, { incoming: true })], { stdio: 'pipe' });
-  const dst = await QmpClient.connect(to.qmp);
-  await dst.execute('migrate-incoming', { uri: `unix:${to.migrationSocket}` });
-  // The second TAP joins the guest's bridge, as a second host's TAP on the same segment would.
-  const bridge = guestLinkIdentity(guest).ifname;
-  execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${to.tap}.disable_ipv6=1`]);
-  execFileSync('ip', ['-n', ns, 'link', 'set', to.tap, 'mtu', '1460', 'master', bridge, 'up']);
-  await sleep(300); // linkwatch: the new port must pass traffic before the guest lands on it
-  const src = await QmpClient.connect(from.qmp);
-  try {
-    await src.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
-    await src.execute('migrate', { uri: `unix:${to.migrationSocket}` });
-    let info: { status?: string; downtime?: number; 'total-time'?: number; 'error-desc'?: string } = {};
-    for (;;) {
-      info = await src.execute('query-migrate');
-      if (info.status === 'completed' || info.status === 'failed' || info.status === 'cancelled') break;
-      await sleep(10);
-    }
-    if (info.status !== 'completed') throw new Error(`baseline migration failed: ${info['error-desc'] ?? info.status}`);
-    for (let i = 0; i < 200 && !info['total-time']; i++) {
-      await sleep(5);
-      info = await src.execute('query-migrate');
-    }
-    await src.execute('quit').catch(() => undefined);
-    return { downtimeMs: info.downtime ?? NaN, totalMs: info['total-time'] ?? NaN };
-  } finally {
-    src.close();
-    dst.close();
-    const pid = readPidfile(from.pidfile);
-    if (pid !== null && processAlive(pid)) await stopProcess(pid, 3000);
-  }
-}
 
 function inNs(ns: string, argv: string[]): ChildProcess {
   return spawn('ip', ['netns', 'exec', ns, process.execPath, new URL('../../bin/roam6.js', import.meta.url).pathname, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -112,7 +68,7 @@ async function main(): Promise<void> {
     const redis = await connectRedis({ url: lab.redisUrl, name: 'bench', log: () => {} });
     const orch = new Orchestration(redis);
     const cross: (MigrationWindow & { o: MigrationOutcome })[] = [];
-    const base: (MigrationWindow & BaseResult)[] = [];
+    const base: (MigrationWindow & SameSegmentResult)[] = [];
     let host: LabHost = 'host-a';
     try {
       for (let i = 0; i < N; i++) {

@@ -6,7 +6,7 @@
  * the guest reachable on exactly one host, the HA agreeing with Redis, and no job left behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { canUseNetns, waitFor } from '../helpers/netns.js';
 import { labDown, labUp, guestAddress, restartLabProcess, nsExec, labFailpointFile, LAB_ADDR, type LabState } from '../../src/lab/lab.js';
@@ -15,9 +15,8 @@ import { apiRequest } from '../../src/cli/api-client.js';
 import { connectRedis, type RedisHandle } from '../../src/platform/redis/connection.js';
 import { RedisGuestRegistry } from '../../src/platform/redis/guest-registry.js';
 import { Orchestration } from '../../src/orchestrator/runtime.js';
-import { ORCHESTRATOR_QUEUE, hostQueue } from '../../src/orchestrator/jobs.js';
+import { roam6, unfinishedJobs, waitForExit } from '../helpers/lab-cli.js';
 
-const BIN = new URL('../../bin/roam6.js', import.meta.url).pathname;
 const NAME = `f${process.pid % 100000}`;
 type Host = 'host-a' | 'host-b';
 const other = (h: Host): Host => (h === 'host-a' ? 'host-b' : 'host-a');
@@ -34,15 +33,6 @@ const CASES: { who: 'source' | 'destination'; point: string }[] = [
   { who: 'source', point: 'host.release.after' },
 ];
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe.skipIf(!canUseNetns)('an agent SIGKILLed at each step of a migration', () => {
   let lab: LabState;
   let redis: RedisHandle;
@@ -50,15 +40,7 @@ describe.skipIf(!canUseNetns)('an agent SIGKILLed at each step of a migration', 
   let registry: RedisGuestRegistry;
   let addr = '';
 
-  const migrate = (guest: string, to: string) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const c = spawn(process.execPath, [BIN, 'migrate', guest, '--to', to, '--json'], { env: { ...process.env, REDIS_URL: lab.redisUrl } });
-      let stdout = '';
-      let stderr = '';
-      c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      c.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
+  const migrate = (guest: string, to: string) => roam6(['migrate', guest, '--to', to, '--json'], { REDIS_URL: lab.redisUrl });
 
   /** Where the guest is, by every account: registry, HA API, persisted binding, links on each host. */
   async function whereabouts(guest: string) {
@@ -77,16 +59,7 @@ describe.skipIf(!canUseNetns)('an agent SIGKILLed at each step of a migration', 
     };
   }
 
-  /** Jobs that are neither finished nor failed, on the orchestrator's and both hosts' queues. */
-  async function unfinished(): Promise<Record<string, number>> {
-    const out: Record<string, number> = {};
-    for (const name of [ORCHESTRATOR_QUEUE, hostQueue('host-a'), hostQueue('host-b')]) {
-      const c = await orch.queue(name).getJobCounts('active', 'waiting', 'delayed', 'prioritized', 'waiting-children');
-      const n = Object.values(c).reduce((a, b) => a + b, 0);
-      if (n) out[name] = n;
-    }
-    return out;
-  }
+  const unfinished = () => unfinishedJobs(orch);
 
   beforeAll(async () => {
     lab = await labUp({ name: NAME, guests: 1 });
@@ -115,7 +88,7 @@ describe.skipIf(!canUseNetns)('an agent SIGKILLed at each step of a migration', 
       const t0 = Date.now();
       const pending = migrate(g.id, to);
       // The failpoint really fired: the agent is gone (SIGKILL; no cleanup ran).
-      expect(await waitFor(() => !alive(pid), 20_000, 20), `${victim} did not reach ${point}`).toBe(true);
+      await waitForExit(pid, 20_000).catch(() => expect.fail(`${victim} did not reach ${point}`));
       await new Promise((r) => setTimeout(r, 300));
       restartLabProcess(lab, victim);
 

@@ -10,15 +10,15 @@
  * clock left alone so Node's timers keep working); its heartbeat in Redis carries its Date.now().
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { canUseNetns, waitFor } from '../helpers/netns.js';
 import { labDown, labUp, guestAddress, restartLabProcess, nsExec, LAB_ADDR, type LabState } from '../../src/lab/lab.js';
 import { apiRequest } from '../../src/cli/api-client.js';
 import { connectRedis, type RedisHandle } from '../../src/platform/redis/connection.js';
 import { RedisHostRegistry } from '../../src/platform/redis/host-registry.js';
+import { roam6, waitForExit } from '../helpers/lab-cli.js';
 
-const BIN = new URL('../../bin/roam6.js', import.meta.url).pathname;
 const NAME = `k${process.pid % 100000}`;
 
 /** libfaketime's preload library (Debian: package `faketime`, /usr/lib/<triplet>/faketime/). */
@@ -52,15 +52,7 @@ describe.skipIf(!canUseNetns || !LIBFAKETIME)('a host agent with a skewed clock 
   let redis: RedisHandle;
   let hosts: RedisHostRegistry;
 
-  const migrate = (guest: string, to: string) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const c = spawn(process.execPath, [BIN, 'migrate', guest, '--to', to, '--json'], { env: { ...process.env, REDIS_URL: lab.redisUrl } });
-      let stdout = '';
-      let stderr = '';
-      c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      c.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
+  const migrate = (guest: string, to: string) => roam6(['migrate', guest, '--to', to, '--json'], { REDIS_URL: lab.redisUrl });
   const binding = async (guest: string) =>
     (await apiRequest(lab.haApi, 'GET', `/api/v1/bindings/${encodeURIComponent(guest)}`)).body as { coa: string; seq: number };
   /** BAs the HA sent with `status`: roam6_ha_binding_acks_total{status=…} over every reason. */
@@ -77,14 +69,7 @@ describe.skipIf(!canUseNetns || !LIBFAKETIME)('a host agent with a skewed clock 
   async function restartHostB(wrapper: string[] | undefined): Promise<number> {
     const pid = lab.pids['agent-host-b']!;
     process.kill(pid, 'SIGTERM');
-    await waitFor(() => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 10_000);
+    await waitForExit(pid);
     const started = Date.now();
     restartLabProcess(lab, 'agent-host-b', wrapper ? { wrapper } : {});
     await waitFor(async () => (await apiRequest(lab.agentApis['host-b'], 'GET', '/api/v1/health').catch(() => null))?.status === 200, 20_000, 50);

@@ -11,9 +11,8 @@ import { apiRequest } from '../../src/cli/api-client.js';
 import { connectRedis } from '../../src/platform/redis/connection.js';
 import { RedisGuestRegistry } from '../../src/platform/redis/guest-registry.js';
 import { Orchestration } from '../../src/orchestrator/runtime.js';
-import { ORCHESTRATOR_QUEUE, hostQueue } from '../../src/orchestrator/jobs.js';
+import { roam6, unfinishedJobs, waitForExit } from '../helpers/lab-cli.js';
 
-const BIN = new URL('../../bin/roam6.js', import.meta.url).pathname;
 const NAME = `r${process.pid % 100000}`;
 const GUESTS = 200;
 
@@ -21,14 +20,7 @@ describe.skipIf(!canUseNetns)('rebalance through the queue', () => {
   let lab: LabState;
 
   const rebalance = (from: string, to: string, ...extra: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const c = spawn(process.execPath, [BIN, 'rebalance', '--from', from, '--to', to, '--json', ...extra], { env: { ...process.env, REDIS_URL: lab.redisUrl } });
-      let stdout = '';
-      let stderr = '';
-      c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      c.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
+    roam6(['rebalance', '--from', from, '--to', to, '--json', ...extra], { REDIS_URL: lab.redisUrl });
 
   /** Every guest: where Redis says it is, where the HA's binding points, and where its port is. */
   async function consistency(): Promise<{ guest: string; host: string; coa: string | null; ports: number }[]> {
@@ -128,32 +120,19 @@ describe.skipIf(!canUseNetns)('rebalance through the queue', () => {
   async function unfinished(): Promise<Record<string, number>> {
     const redis = await connectRedis({ url: lab.redisUrl, name: 'test', log: () => {} });
     const orch = new Orchestration(redis);
-    const out: Record<string, number> = {};
     try {
-      for (const name of [ORCHESTRATOR_QUEUE, hostQueue('host-a'), hostQueue('host-b')]) {
-        const c = await orch.queue(name).getJobCounts('active', 'waiting', 'delayed', 'prioritized', 'waiting-children');
-        const n = Object.values(c).reduce((a, b) => a + b, 0);
-        if (n) out[name] = n;
-      }
+      return await unfinishedJobs(orch);
     } finally {
       await orch.close();
       await redis.close();
     }
-    return out;
   }
 
   /** Stop redis-server (SIGTERM: it writes its append-only file), wait `downMs`, start it again. */
   async function redisOutage(downMs: number): Promise<void> {
     const pid = lab.pids.redis!;
     process.kill(pid, 'SIGTERM');
-    await waitFor(() => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 10_000, 20);
+    await waitForExit(pid);
     await new Promise((r) => setTimeout(r, downMs));
     restartLabProcess(lab, 'redis');
   }

@@ -35,6 +35,8 @@ export interface HostJobData {
   readonly to?: string;
   /** migrate only: where the destination's hypervisor waits for the guest (its prepare result). */
   readonly incoming?: string;
+  /** migrate only: the destination's CoA (the HA lets the guest's packets from it in during the hold). */
+  readonly toCoa?: string;
 }
 
 export type MigrationPhase = 'validate' | 'prepare' | 'migrate' | 'activate' | 'verify' | 'release' | 'rollback' | 'done' | 'failed';

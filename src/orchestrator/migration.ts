@@ -143,7 +143,7 @@ export async function runMigration(
     await progress('migrate');
     let moved: MigrateStepResult;
     try {
-      moved = await deps.step<MigrateStepResult>(source, 'migrate', { ...data, to, ...(prepared?.incoming ? { incoming: prepared.incoming } : {}) });
+      moved = await deps.step<MigrateStepResult>(source, 'migrate', { ...data, to, toCoa: newCoa, ...(prepared?.incoming ? { incoming: prepared.incoming } : {}) });
       movedClock = source;
     } catch (e) {
       // The step can fail after the switch (its worker died after moving the guest, and the

@@ -212,7 +212,7 @@ export class Orchestration {
         if (!to) throw new Error('migrate job without a destination');
         // Make before break: the HA holds the guest's packets from the moment it pauses here
         // until the BU from `to` moves the binding, and lets its first packets from there in.
-        const nextCoa = handover ? (tryParseIpv6((await this.hosts.alive(to))?.coa ?? '') ?? undefined) : undefined;
+        const nextCoa = tryParseIpv6(job.data.toCoa ?? '') ?? undefined;
         const hold = handover ? onceHold(handover, guest, nextCoa, log) : null;
         try {
           const r = await driver.migrate(

@@ -32,7 +32,7 @@ describe('migration flow with an incoming guest', () => {
     };
     const job = { id: 'mig.g1.0', data: { guest: 'g1', to: 'host-b' }, timestamp: 1, attemptsMade: 0, updateProgress: async () => {} };
     const out = await runMigration(job, deps);
-    expect(steps.find((s) => s.name === 'migrate')?.data).toMatchObject({ to: 'host-b', incoming: 'unix:/state/r6vx.migrate' });
+    expect(steps.find((s) => s.name === 'migrate')?.data).toMatchObject({ to: 'host-b', toCoa: '2001:db8:b::2', incoming: 'unix:/state/r6vx.migrate' });
     expect(out).toMatchObject({ downtimeMs: 40, resumeToBaMs: 12 });
   });
 });

@@ -67,10 +67,21 @@ export const qemuConfigSchema = z
           .strict(),
       ])
       .default({ transport: 'unix' }),
-    /** migrate-set-parameters max-bandwidth (MiB/s); QEMU's default when unset. */
+    /**
+     * migrate-set-parameters max-bandwidth (MiB/s). Unset: QEMU's default (128 MiB/s) when QEMU
+     * decides the switchover, none when the driver does (a capped QEMU can sleep through a stop).
+     */
     maxBandwidthMiBs: z.number().positive().optional(),
     /** migrate-set-parameters downtime-limit (ms); QEMU's default (300) when unset. */
     downtimeLimitMs: z.number().int().min(1).max(2_000_000).optional(),
+    /**
+     * Who decides when the guest stops for the stop-and-copy when the HA can hold its packets:
+     * `driver` — after the hold is in place (no packet dies in the source TAP); `qemu` — QEMU,
+     * and the hold follows its STOP event.
+     */
+    switchover: z.enum(['driver', 'qemu']).default('driver'),
+    /** `driver` switchover: how long before the first RAM pass ends the hold is asked for and the guest stopped. */
+    switchoverLeadMs: z.number().int().min(1).max(10_000).default(25),
     migrateTimeoutMs: z.number().int().min(1000).default(120_000),
     /** QEMU start until its QMP answers. */
     startTimeoutMs: z.number().int().min(500).default(15_000),

@@ -32,6 +32,8 @@ export function createHypervisorDriver(config: HypervisorConfig, log: Logger): A
         incoming: q.incoming,
         ...(q.maxBandwidthMiBs !== undefined ? { maxBandwidthMiBs: q.maxBandwidthMiBs } : {}),
         ...(q.downtimeLimitMs !== undefined ? { downtimeLimitMs: q.downtimeLimitMs } : {}),
+        switchover: q.switchover,
+        switchoverLeadMs: q.switchoverLeadMs,
         migrateTimeoutMs: q.migrateTimeoutMs,
         startTimeoutMs: q.startTimeoutMs,
         log,

@@ -131,7 +131,8 @@ describe.skipIf(!canUseNetns || !qemuAvailable)('qemu driver: real live migratio
 
   it('live-migrates host-a → host-b with roam6 migrate: the stream keeps flowing, nothing lost, same address and router', async () => {
     const o = await migrate('host-b');
-    expect(o).toMatchObject({ from: 'host-a', to: 'host-b', newCoa: LAB_ADDR['host-b'] });
+    // The driver stopped the guest only once the HA held its packets (make before break).
+    expect(o).toMatchObject({ from: 'host-a', to: 'host-b', newCoa: LAB_ADDR['host-b'], held: true });
     rows.push({ move: 'host-a → host-b', gapMs: NaN, lost: NaN, downtimeMs: o.downtimeMs, resumeToBaMs: o.resumeToBaMs, totalMs: o.totalMs });
     // The guest now runs on host-b; the source QEMU (paused in postmigrate) was quit on release.
     const after = (await waitFor(() => {
@@ -153,6 +154,7 @@ describe.skipIf(!canUseNetns || !qemuAvailable)('qemu driver: real live migratio
   it('migrates back and three more times: still one binding, still no loss', async () => {
     for (const to of ['host-a', 'host-b', 'host-a', 'host-b'] as const) {
       const o = await migrate(to);
+      expect(o.held).toBe(true);
       rows.push({ move: `${o.from} → ${o.to}`, gapMs: NaN, lost: NaN, downtimeMs: o.downtimeMs, resumeToBaMs: o.resumeToBaMs, totalMs: o.totalMs });
       await new Promise((r) => setTimeout(r, 1200));
     }
@@ -175,6 +177,9 @@ describe.skipIf(!canUseNetns || !qemuAvailable)('qemu driver: real live migratio
       ].join('\n'),
     );
     expect(a.lost).toBe(0);
+    // CN → guest: the HA held what arrived from before the guest stopped until it ran at its new
+    // host, so the guest's echo saw every sequence number of the CN's stream.
+    expect(c.echo?.lost).toBe(0);
     for (const r of a.rows) {
       expect(r.lost).toBe(0);
       expect(r.gapMs).toBeLessThan(2000);

@@ -10,7 +10,11 @@
  *   destination `prepareIncoming` — start the same machine with `-incoming defer` and its TAP
  *       (which the agent then attaches to the guest link), `migrate-incoming URI`;
  *   source `migrate` — `migrate URI` over QMP, follow `query-migrate` and the STOP / MIGRATION
- *       events, report QEMU's own downtime and total time;
+ *       events, report the downtime and total time. When the caller wants to act before the
+ *       pause (`MigrateOptions.beforePause`: the HA holds the guest's packets), the driver
+ *       decides the switchover itself — see `#migrate`;
+ *   destination — resume the guest when it arrives paused (the source paused it for the
+ *       switchover), at once on the incoming side's MIGRATION event;
  *   source `discardGuest` (release) — `quit` the source QEMU, left paused in `postmigrate`;
  *   destination `discardGuest` (rollback) — `quit` the incoming QEMU that never got the guest.
  *
@@ -49,14 +53,41 @@ export interface QemuDriverOptions {
   readonly spawnPrefix?: readonly string[];
   /** Whether an interface exists on this host (default: rtnetlink in this namespace). */
   readonly linkExists?: (ifname: string) => Promise<boolean>;
-  /** Poll interval of `query-migrate` (default 50 ms). */
+  /** Poll interval of `query-migrate` (default 50 ms; 5 ms while the driver waits to switch over). */
   readonly pollMs?: number;
+  /**
+   * Who decides the moment of the stop-and-copy when the caller acts before the pause:
+   * `driver` (default) — the driver, so the HA's hold is in place before the guest stops;
+   * `qemu` — QEMU itself, and the caller acts on its STOP event (packets the HA forwards in
+   * between are lost in the source TAP).
+   */
+  readonly switchover?: 'driver' | 'qemu';
+  /** `driver` switchover: how long before the first pass ends to hold and stop (default 25 ms). */
+  readonly switchoverLeadMs?: number;
   readonly clock?: Clock;
   readonly log?: Logger;
 }
 
 /** QEMU's run state (`query-status`), or `absent` when no QEMU of the guest runs here. */
 export type QemuRunState = 'absent' | 'unresponsive' | string;
+
+/** QEMU's default `downtime-limit`, ms, and `max-bandwidth`, bytes/s (7.2: 128 MiB/s). */
+const QEMU_DOWNTIME_LIMIT_MS = 300;
+const QEMU_MAX_BANDWIDTH = 128 * 1024 * 1024;
+/**
+ * `max-bandwidth` when the driver switches over and none is configured: no cap. A capped QEMU
+ * sleeps out each 100 ms rate-limit window once it has sent the window's share, and a `stop`
+ * that lands in such a sleep waits for it: up to 100 ms more downtime. (QEMU's own stop-and-copy
+ * is not throttled.) With `maxBandwidthMiBs` set, that cap holds and so can the wait.
+ */
+const UNCAPPED = 64 * 1024 * 1024 * 1024;
+/**
+ * The `downtime-limit` the source runs with while the driver waits to switch over: QEMU does
+ * not converge (stop the guest) on its own before the end of the first pass over the RAM.
+ */
+const PARKED_DOWNTIME_LIMIT_MS = 1;
+/** Poll interval of `query-migrate` while the driver waits to switch over, ms. */
+const SWITCH_POLL_MS = 2;
 
 /** Run states in which the guest lives on this host (everything but waiting for or having given it away). */
 const NOT_HERE = new Set(['absent', 'inmigrate', 'postmigrate', 'prelaunch', 'shutdown', 'unresponsive']);
@@ -65,14 +96,14 @@ export function runsInState(state: QemuRunState): boolean {
   return !NOT_HERE.has(state);
 }
 
-interface MigrateInfo {
+export interface MigrateInfo {
   status?: string;
   'total-time'?: number;
   downtime?: number;
   'expected-downtime'?: number;
   'setup-time'?: number;
   'error-desc'?: string;
-  ram?: { transferred?: number; total?: number; remaining?: number };
+  ram?: { transferred?: number; total?: number; remaining?: number; mbps?: number; 'dirty-sync-count'?: number };
 }
 
 interface IncomingRecord {
@@ -259,9 +290,13 @@ export class QemuDriver implements HypervisorPort {
       if (!uri) throw new HypervisorError(`migration of ${guest} to ${targetHost}: the destination prepared no incoming QEMU (is ${targetHost} running the qemu driver?)`);
       const st = await this.#state(guest);
       if (!runsInState(st)) throw new HypervisorError(`guest ${guest} does not run on this host (QEMU state: ${st})`);
+      // The destination resumes a guest that arrives paused (ours paused it for the switchover),
+      // so a guest paused on purpose would arrive running: refuse it instead.
+      if (st === 'paused') throw new HypervisorError(`guest ${guest} is paused on this host; roam6 live-migrates running guests and resumes them at the destination: resume it first (QMP cont), or stop it`);
       const client = await this.#connect(guest);
       try {
-        return await this.#migrate(client, guest, targetHost, uri, onProgress);
+        const driverSwitch = opts.beforePause !== undefined && st === 'running' && (this.#opts.switchover ?? 'driver') === 'driver';
+        return await this.#migrate(client, guest, targetHost, uri, onProgress, driverSwitch ? opts.beforePause : undefined);
       } finally {
         client.close();
       }
@@ -277,16 +312,30 @@ export class QemuDriver implements HypervisorPort {
 
   // -------------------------------------------------------------------------------------------
 
-  async #migrate(client: QmpClient, guest: string, targetHost: string, uri: string, onProgress: (p: MigrationProgress) => void): Promise<MigrationResult> {
+  /**
+   * The source side of a migration. With `beforePause` the driver decides the switchover, so
+   * the HA holds the guest's packets *before* the guest stops, and none die in the source TAP:
+   *   1. QEMU copies with a 1 ms `downtime-limit` (and no bandwidth cap unless configured), so
+   *      it does not stop the guest before its first pass over the RAM ends;
+   *   2. `SwitchoverPlanner` watches the pass; `switchoverLeadMs` before its predicted end:
+   *      `beforePause` (the hold), then QMP `stop`, then the real limit back;
+   *   3. QEMU copies the rest of the pass and what the guest dirtied meanwhile from the stopped
+   *      guest, and completes; the destination resumes the guest.
+   * If QEMU stops the guest on its own first (the hold took longer than the lead), the caller
+   * acts on the 'paused' event as without, and packets in between may be lost.
+   */
+  async #migrate(client: QmpClient, guest: string, targetHost: string, uri: string, onProgress: (p: MigrationProgress) => void, beforePause?: () => Promise<void>): Promise<MigrationResult> {
     const timeoutMs = this.#opts.migrateTimeoutMs ?? 120_000;
     const pollMs = this.#opts.pollMs ?? 50;
+    const limitMs = this.#opts.downtimeLimitMs ?? QEMU_DOWNTIME_LIMIT_MS;
     await client.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
-    const params: Record<string, number> = {};
-    if (this.#opts.maxBandwidthMiBs !== undefined) params['max-bandwidth'] = Math.round(this.#opts.maxBandwidthMiBs * 1024 * 1024);
-    if (this.#opts.downtimeLimitMs !== undefined) params['downtime-limit'] = this.#opts.downtimeLimitMs;
-    if (Object.keys(params).length) await client.execute('migrate-set-parameters', params);
+    // Always set both: QEMU keeps parameters, and a parked limit or a lifted cap must not outlive a failed migration.
+    const cap = this.#opts.maxBandwidthMiBs !== undefined ? Math.round(this.#opts.maxBandwidthMiBs * 1024 * 1024) : beforePause ? UNCAPPED : QEMU_MAX_BANDWIDTH;
+    await client.execute('migrate-set-parameters', { 'downtime-limit': beforePause ? PARKED_DOWNTIME_LIMIT_MS : limitMs, 'max-bandwidth': cap });
+    const planner = beforePause ? new SwitchoverPlanner(this.#opts.switchoverLeadMs ?? SWITCHOVER_LEAD_MS) : null;
 
     let pausedAt: number | null = null;
+    let completedAt: number | null = null;
     let eventStatus: string | null = null;
     let wake: (() => void) | null = null;
     const off = client.onEvent((e: QmpEvent) => {
@@ -295,13 +344,14 @@ export class QemuDriver implements HypervisorPort {
         onProgress({ phase: 'paused', at: e.at });
       } else if (e.event === 'MIGRATION' && typeof e.data.status === 'string') {
         eventStatus = e.data.status;
+        if (eventStatus === 'completed') completedAt = e.at;
         if (eventStatus === 'completed' || eventStatus === 'failed' || eventStatus === 'cancelled') wake?.();
       }
     });
     // Poll query-migrate for progress, but wake at once on the MIGRATION event that ends it.
-    const nap = () =>
+    const nap = (ms: number) =>
       new Promise<void>((resolve) => {
-        const t = setTimeout(done, pollMs);
+        const t = setTimeout(done, ms);
         function done() {
           clearTimeout(t);
           wake = null;
@@ -309,10 +359,25 @@ export class QemuDriver implements HypervisorPort {
         }
         wake = done;
       });
+    /** null: QEMU decides (no hook, or it already has); else whether we stopped the guest. */
+    let stoppedByUs: boolean | null = beforePause ? false : null;
+    const switchOver = async (): Promise<void> => {
+      stoppedByUs = null;
+      try {
+        await beforePause!();
+      } catch (e) {
+        this.#log.warn({ guest, err: String(e) }, 'the step before the pause failed; switching over anyway');
+      }
+      if (pausedAt === null) {
+        await client.execute('stop');
+        stoppedByUs = true;
+      }
+      await client.execute('migrate-set-parameters', { 'downtime-limit': limitMs, ...(stoppedByUs ? { 'max-bandwidth': UNCAPPED } : {}) });
+    };
     try {
       const t0 = this.#clock.now();
       onProgress({ phase: 'setup', at: t0 });
-      this.#log.info({ guest, to: targetHost, uri }, 'qemu live migration starting');
+      this.#log.info({ guest, to: targetHost, uri, switchover: beforePause ? 'driver' : 'qemu' }, 'qemu live migration starting');
       try {
         await client.execute('migrate', { uri });
       } catch (e) {
@@ -326,12 +391,13 @@ export class QemuDriver implements HypervisorPort {
         if (status === 'active' && info.ram?.total) {
           onProgress({ phase: 'copying', fraction: Math.min(1, (info.ram.transferred ?? 0) / info.ram.total), at: this.#clock.now() });
         }
+        if (stoppedByUs === false && status === 'active' && (pausedAt !== null || planner!.ready(this.#clock.now(), info))) await switchOver();
         if (this.#clock.now() - t0 > timeoutMs) {
           await client.execute('migrate_cancel').catch(() => undefined);
           await this.#ensureRunning(client, guest);
           throw new HypervisorTimeoutError(`live migration of ${guest} to ${targetHost} did not complete within ${timeoutMs} ms; cancelled, the guest keeps running here`);
         }
-        await nap();
+        await nap(stoppedByUs === false ? Math.min(pollMs, SWITCH_POLL_MS) : pollMs);
       }
       const endedAt = this.#clock.now();
       if (info.status !== 'completed') {
@@ -344,14 +410,16 @@ export class QemuDriver implements HypervisorPort {
         await sleep(5);
         info = await client.execute<MigrateInfo>('query-migrate');
       }
-      const downtimeMs = info.downtime ?? 0;
+      // QEMU counts its downtime from its own stop; when we stopped the guest, count from ours.
+      const qemuDowntime = info.downtime ?? 0;
+      const downtimeMs = stoppedByUs && pausedAt !== null ? Math.max(qemuDowntime, (completedAt ?? endedAt) - pausedAt) : qemuDowntime;
       const totalMs = info['total-time'] || endedAt - t0;
       const paused = pausedAt ?? endedAt - downtimeMs;
       const resumedAt = paused + downtimeMs;
       if (pausedAt === null) onProgress({ phase: 'paused', at: paused }); // no STOP event seen
       onProgress({ phase: 'resumed', at: resumedAt });
       onProgress({ phase: 'completed', fraction: 1, at: endedAt });
-      this.#log.info({ guest, to: targetHost, totalMs, downtimeMs, setupMs: info['setup-time'] ?? null }, 'qemu live migration completed');
+      this.#log.info({ guest, to: targetHost, totalMs, downtimeMs, qemuDowntimeMs: qemuDowntime, stoppedBy: stoppedByUs ? 'driver' : 'qemu', setupMs: info['setup-time'] ?? null }, 'qemu live migration completed');
       return { totalMs, downtimeMs, resumedAt };
     } finally {
       off();
@@ -361,6 +429,11 @@ export class QemuDriver implements HypervisorPort {
   #watchIncoming(guest: string, client: QmpClient, opts: IncomingOptions): void {
     this.#incoming.set(guest, client);
     const off = client.onEvent((e) => {
+      if (e.event === 'MIGRATION' && e.data.status === 'completed') {
+        // The guest arrived; paused if the source stopped it for the switchover: resume it now.
+        void this.#resumeArrival(guest, client);
+        return;
+      }
       if (e.event !== 'RESUME') return;
       off();
       if (this.#incoming.get(guest) === client) this.#incoming.delete(guest);
@@ -371,6 +444,23 @@ export class QemuDriver implements HypervisorPort {
     client.onClose(() => {
       if (this.#incoming.get(guest) === client) this.#incoming.delete(guest);
     });
+  }
+
+  /**
+   * A guest that arrived here paused: its source stopped it for the switchover (the source
+   * refuses to migrate a guest paused on purpose), so it is meant to run. Returns its state after.
+   */
+  async #resumeArrival(guest: string, client: QmpClient): Promise<string> {
+    try {
+      const { status } = await client.execute<{ status: string }>('query-status');
+      if (status !== 'paused') return status;
+      await client.execute('cont');
+      this.#log.info({ guest }, 'resumed the guest its source paused for the switchover');
+      return 'running';
+    } catch (e) {
+      this.#log.error({ guest, err: String(e) }, 'could not resume the guest that arrived paused');
+      return 'unresponsive';
+    }
   }
 
   /** After a failed or cancelled migration QEMU normally resumes the source itself; make sure. */
@@ -432,8 +522,12 @@ export class QemuDriver implements HypervisorPort {
     try {
       const client = await QmpClient.connect(paths.qmp, { timeoutMs: 3000 });
       try {
-        const status = (await client.execute<{ status: string }>('query-status')).status;
-        if (runsInState(status)) rmSync(paths.incomingRecord, { force: true }); // it arrived
+        let status = (await client.execute<{ status: string }>('query-status')).status;
+        if (runsInState(status) && existsSync(paths.incomingRecord)) {
+          // It arrived. Paused: nobody resumed it after the switchover (the agent was down then).
+          if (status === 'paused') status = await this.#resumeArrival(guest, client);
+          rmSync(paths.incomingRecord, { force: true });
+        }
         return status;
       } finally {
         client.close();
@@ -516,6 +610,37 @@ export class QemuDriver implements HypervisorPort {
       this.#rtnl = Rtnl.open();
     }
     return (await this.#rtnl.linkByName(name)) !== null;
+  }
+}
+
+/** How long before the predicted end of the first pass the driver asks for the hold and stops the guest, ms. */
+export const SWITCHOVER_LEAD_MS = 25;
+
+/**
+ * When the driver stops the guest, from successive `query-migrate` samples. QEMU (1 ms limit)
+ * stops the guest itself at the end of its first pass over the RAM, as soon as what the guest
+ * dirtied meanwhile is small — usually it is. So the hold must be in place, and the guest
+ * stopped, shortly before: when the pass, at the rate `remaining` has been falling (zero pages
+ * go much faster than the bytes sent suggest), has `leadMs` left. What is left then is copied
+ * while the guest is stopped: the downtime is about `leadMs` plus the guest's dirty pages.
+ */
+export class SwitchoverPlanner {
+  #last: { at: number; remaining: number } | null = null;
+  /** bytes of `remaining` per ms, smoothed. */
+  #rate = 0;
+
+  constructor(readonly leadMs: number) {}
+
+  ready(now: number, info: MigrateInfo): boolean {
+    const remaining = info.ram?.remaining;
+    if (remaining === undefined || !info.ram?.total) return false;
+    if ((info.ram['dirty-sync-count'] ?? 0) >= 2) return true; // the first pass is over: late, stop now
+    const last = this.#last;
+    this.#last = { at: now, remaining };
+    if (!last || now <= last.at || remaining > last.remaining) return false;
+    const rate = (last.remaining - remaining) / (now - last.at);
+    this.#rate = Math.max(rate, 0.7 * this.#rate + 0.3 * rate); // a speed-up counts at once
+    return this.#rate > 0 && remaining / this.#rate <= this.leadMs;
   }
 }
 

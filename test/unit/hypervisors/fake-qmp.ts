@@ -2,7 +2,9 @@
  * A fake QEMU for the qemu driver's contract: a process standing in for QEMU (its pidfile, and
  * an argv naming the guest and the QMP socket, as the driver checks) and a QMP server on the
  * guest's socket that plays a migration: `ok` (STOP, MIGRATION completed, and QEMU 7.2's
- * quirk of reporting total-time 0 right at completion), `fail`, `hang`.
+ * quirk of reporting total-time 0 right at completion), `fail`, `hang`. With a parked
+ * `downtime-limit` (1 ms) it does not stop the guest itself but waits for QMP `stop`, as QEMU
+ * does when what is left never fits the limit. `arrive()` plays the incoming side's end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -16,6 +18,7 @@ export class FakeQemu {
   status: string;
   migration: Record<string, unknown> = { status: 'none' };
   private completedQueries = 0;
+  private downtimeLimit = 300;
   private readonly server: Server;
   private readonly proc: ChildProcess;
   private readonly sockets = new Set<Socket>();
@@ -53,7 +56,20 @@ export class FakeQemu {
         switch (m.execute) {
           case 'qmp_capabilities':
           case 'migrate-set-capabilities':
-          case 'migrate-set-parameters':
+            ok();
+            break;
+          case 'migrate-set-parameters': {
+            const limit = m.arguments?.['downtime-limit'];
+            if (typeof limit === 'number') this.downtimeLimit = limit;
+            ok();
+            break;
+          }
+          case 'stop':
+            if (this.status === 'running') {
+              this.status = 'paused';
+              event('STOP');
+              if (this.migration.status === 'active') this.complete(event);
+            }
             ok();
             break;
           case 'query-status':
@@ -68,7 +84,7 @@ export class FakeQemu {
             this.migration = { status: 'setup' };
             event('MIGRATION', { status: 'setup' });
             setTimeout(() => {
-              this.migration = { status: 'active', 'total-time': 40, ram: { transferred: 40_000_000, total: 134_807_552, remaining: 94_807_552 } };
+              this.migration = { status: 'active', 'total-time': 40, ram: { transferred: 40_000_000, total: 134_807_552, remaining: 94_807_552, mbps: 1000, 'dirty-sync-count': 1 } };
               event('MIGRATION', { status: 'active' });
               if (this.scenario === 'fail') {
                 setTimeout(() => {
@@ -78,14 +94,12 @@ export class FakeQemu {
               }
               if (this.scenario === 'ok') {
                 setTimeout(() => {
+                  // what is left now fits 300 ms at 1000 Mbit/s (37.5 MB)
+                  this.migration = { ...this.migration, ram: { transferred: 120_000_000, total: 134_807_552, remaining: 14_807_552, mbps: 1000, 'dirty-sync-count': 2 } };
+                  if (this.downtimeLimit <= 1) return; // parked: the driver stops the guest
                   this.status = 'finish-migrate';
                   event('STOP');
-                  setTimeout(() => {
-                    this.status = 'postmigrate';
-                    // QEMU 7.2: `completed` before the times are filled in
-                    this.migration = { status: 'completed', ram: { transferred: 61_000_000, total: 134_807_552, remaining: 0 } };
-                    event('MIGRATION', { status: 'completed' });
-                  }, 30);
+                  this.complete(event);
                 }, 80);
               }
             }, 20);
@@ -104,6 +118,7 @@ export class FakeQemu {
           case 'cont':
             this.status = 'running';
             ok();
+            event('RESUME');
             break;
           case 'quit':
             ok();
@@ -114,6 +129,29 @@ export class FakeQemu {
         }
       }
     });
+  }
+
+  private complete(event: (name: string, data?: object) => void): void {
+    setTimeout(() => {
+      this.status = 'postmigrate';
+      // QEMU 7.2: `completed` before the times are filled in
+      this.migration = { status: 'completed', ram: { transferred: 61_000_000, total: 134_807_552, remaining: 0 } };
+      event('MIGRATION', { status: 'completed' });
+    }, 30);
+  }
+
+  /** Incoming side: the migration stream ended; the guest runs, or waits paused as its source was. */
+  arrive(paused: boolean): void {
+    this.status = paused ? 'paused' : 'running';
+    this.migration = { status: 'completed' };
+    if (!paused) this.broadcast('RESUME');
+    this.broadcast('MIGRATION', { status: 'completed' });
+  }
+
+  private broadcast(name: string, data?: object): void {
+    const now = Date.now();
+    const line = `${JSON.stringify({ event: name, ...(data ? { data } : {}), timestamp: { seconds: Math.floor(now / 1000), microseconds: (now % 1000) * 1000 } })}\r\n`;
+    for (const s of this.sockets) s.write(line);
   }
 
   get pid(): number {

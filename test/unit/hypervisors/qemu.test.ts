@@ -3,7 +3,7 @@
  * contract, the QMP conversation it has, QEMU 7.2's completion quirk, and the command line.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QemuDriver } from '../../../src/platform/qemu/driver.js';
@@ -23,6 +23,17 @@ const scratch = () => {
   return d;
 };
 const GUEST = 'g1@tenant.example';
+/** What prepareIncoming leaves for an incoming QEMU (the fakes stand in for the QEMU it starts). */
+async function writeIncomingRecord(dir: string, guest: string, pid: number): Promise<void> {
+  writeFileSync(qemuGuestPaths(dir, guest).incomingRecord, JSON.stringify({ guest, uri: `unix:${dir}/in.migrate`, pid, startedAt: new Date().toISOString() }));
+}
+async function waitUntil(ok: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 const driverFor = (stateDir: string) =>
   new QemuDriver({ stateDir, guests: { [GUEST]: { kernel: '/boot/vmlinuz' } }, migrateTimeoutMs: 1500, startTimeoutMs: 1000, linkExists: async () => true, pollMs: 20 });
 
@@ -88,6 +99,90 @@ describe('qemu driver: the QMP conversation', () => {
     } finally {
       d.close();
       fake.stop();
+    }
+  });
+
+  it('with a step before the pause, the driver switches over: parked limit, the step, then stop, then the real limit', async () => {
+    const dir = scratch();
+    const fake = new FakeQemu(dir, GUEST, 'ok');
+    const d = new QemuDriver({ stateDir: dir, guests: { [GUEST]: { kernel: '/boot/vmlinuz' } }, downtimeLimitMs: 300, linkExists: async () => true, pollMs: 20 });
+    const order: string[] = [];
+    try {
+      const r = await d.migrate(GUEST, 'host-b', (p) => p.phase === 'paused' && order.push(`paused@${fake.commands.length}`), {
+        incoming: 'unix:/x.migrate',
+        beforePause: async () => {
+          order.push(`hold@${fake.commands.length}`);
+          await new Promise((res) => setTimeout(res, 15)); // the HA's answer takes a while
+        },
+      });
+      const cmds = fake.commands.map((c) => c.execute === 'migrate-set-parameters' ? `limit=${String(c.arguments?.['downtime-limit'])}` : c.execute);
+      const stop = cmds.indexOf('stop');
+      expect(cmds.indexOf('limit=1')).toBeLessThan(cmds.indexOf('migrate'));
+      expect(stop).toBeGreaterThan(cmds.indexOf('migrate'));
+      expect(cmds[stop + 1]).toBe('limit=300');
+      // the step ran before the guest stopped, and the pause came from our stop
+      expect(order).toHaveLength(2);
+      expect(Number(order[0]!.split('@')[1])).toBeLessThanOrEqual(stop);
+      expect(order[1]).toMatch(/^paused@/);
+      // the downtime is counted from our stop (the fake completes 30 ms after it), not QEMU's 31 ms
+      expect(r.downtimeMs).toBeGreaterThanOrEqual(25);
+      expect(fake.status).toBe('postmigrate');
+    } finally {
+      d.close();
+      fake.stop();
+    }
+  });
+
+  it('without a step before the pause QEMU decides; a guest paused on purpose is refused', async () => {
+    const dir = scratch();
+    const fake = new FakeQemu(dir, GUEST, 'ok');
+    const paused = new FakeQemu(dir, 'p@tenant.example', 'ok', 'paused');
+    const d = new QemuDriver({ stateDir: dir, guests: { [GUEST]: { kernel: '/boot/vmlinuz' }, 'p@tenant.example': { kernel: '/boot/vmlinuz' } }, linkExists: async () => true, pollMs: 20 });
+    try {
+      await d.migrate(GUEST, 'host-b', () => {}, { incoming: 'unix:/x.migrate' });
+      expect(fake.commands.map((c) => c.execute)).not.toContain('stop');
+      expect(fake.commands).toContainEqual({ execute: 'migrate-set-parameters', arguments: { 'downtime-limit': 300, 'max-bandwidth': 128 * 1024 * 1024 } });
+      await expect(d.migrate('p@tenant.example', 'host-b', () => {}, { incoming: 'unix:/x.migrate', beforePause: async () => {} })).rejects.toThrow(/is paused on this host.*resume it first/);
+      expect(paused.commands.map((c) => c.execute)).not.toContain('migrate');
+    } finally {
+      d.close();
+      fake.stop();
+      paused.stop();
+    }
+  });
+
+  it('the destination resumes a guest that arrives paused, and only then reports it resumed', async () => {
+    const dir = scratch();
+    const arriving = new FakeQemu(dir, 'arriving@tenant.example', 'ok', 'inmigrate');
+    const d = driverFor(dir);
+    try {
+      // prepareIncoming would start QEMU; the fake already runs: watch it as the driver does
+      await writeIncomingRecord(dir, 'arriving@tenant.example', arriving.pid);
+      let resumed = 0;
+      await d.prepareIncoming('arriving@tenant.example', { onResumed: () => resumed++ });
+      arriving.arrive(true);
+      await waitUntil(() => resumed === 1);
+      expect(arriving.status).toBe('running');
+      expect(arriving.commands.map((c) => c.execute)).toContain('cont');
+      expect(await d.runsHere('arriving@tenant.example')).toBe(true);
+    } finally {
+      d.close();
+      arriving.stop();
+    }
+  });
+
+  it('a paused arrival nobody resumed (the agent was down) is resumed when its state is next read', async () => {
+    const dir = scratch();
+    const arrived = new FakeQemu(dir, 'arriving@tenant.example', 'ok', 'paused');
+    await writeIncomingRecord(dir, 'arriving@tenant.example', arrived.pid);
+    const d = driverFor(dir);
+    try {
+      expect(await d.guests()).toEqual(['arriving@tenant.example']);
+      expect(arrived.status).toBe('running');
+      expect(arrived.commands.map((c) => c.execute)).toContain('cont');
+    } finally {
+      d.close();
+      arrived.stop();
     }
   });
 

@@ -500,9 +500,9 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
     {
       schema: {
         tags: tags('events'),
-        summary: 'Server-Sent Events: created, updated, moved, deregistered, expired, revoked, rejected (with the BA status)',
+        summary: 'Server-Sent Events: created, updated, moved, deregistered, expired, revoked, rejected (once per BU answered with status 128 or more, 146 included), held, released',
         description:
-          'text/event-stream. Each event has `id: <boot>.<n>`, `event: <type>` and JSON data {type, guest, at, coa, host, from, fromHost, seq, status, statusText, detail, durationMs}. ' +
+          'text/event-stream. Each event has `id: <boot>.<n>`, `event: <type>` and JSON data {type, guest, at, coa, host, from, fromHost, seq, status, statusText, detail, durationMs, packets}. ' +
           'Reconnect with Last-Event-ID to get what you missed; a `reset` event means refetch. A `hello` event opens the stream; `: ping` comments keep it alive. Slow readers are dropped.',
         querystring: eventsQuery,
         response: { 200: { type: 'string', description: 'text/event-stream' }, ...r400 },

@@ -83,11 +83,14 @@ interface Answered {
   readonly ack: BindingAck;
 }
 
+/** A BU refused with a BA status of 128 or more; `detail` says why, for the log and the event. */
+export type Rejection = Answered & { readonly kind: 'reject'; readonly status: BaStatus; readonly detail: string };
+
 export type Decision =
   | { readonly kind: 'drop'; readonly reason: DropReason; readonly guest?: string }
   /** A de-registration from a CoA that is not the binding's: RFC 5213 §5.3.5 "MUST ignore". */
   | { readonly kind: 'ignore'; readonly guest: string; readonly reason: 'dereg-from-old-coa' }
-  | (Answered & { readonly kind: 'reject'; readonly status: BaStatus; readonly detail: string })
+  | Rejection
   | (Answered & { readonly kind: 'deregister' })
   | (Answered & {
       readonly kind: 'accept';
@@ -122,16 +125,20 @@ export interface PolicyState {
 
 /**
  * Authenticate a BU (RFC 4285 §5.1): find the SA by SPI and check the authenticator over
- * CoA | HoA | MH-Data. Returns the guest and SA, a silent drop, or "bad authenticator".
+ * CoA | HoA | MH-Data. Returns the guest and SA, a silent drop (with the SPI when there was
+ * one), or "bad authenticator".
  */
 export function authenticate(
   input: BuInput,
   guests: GuestDirectory,
-): { ok: true; guest: GuestPolicy; sa: SecurityAssociation } | { ok: false; drop: DropReason } | { ok: false; guest: GuestPolicy; sa: SecurityAssociation; badMac: true } {
+):
+  | { ok: true; guest: GuestPolicy; sa: SecurityAssociation }
+  | { ok: false; drop: DropReason; spi?: number }
+  | { ok: false; guest: GuestPolicy; sa: SecurityAssociation; badMac: true } {
   const auth = findOption(input.bu.options, MhOptionType.MobilityMessageAuthentication);
   if (!auth || auth.subtype !== AuthSubtype.MnHa) return { ok: false, drop: 'no-auth-option' };
   const entry = guests.bySpi(auth.spi);
-  if (!entry) return { ok: false, drop: 'unknown-spi' }; // RFC 4285 §5.1.1: silently discard
+  if (!entry) return { ok: false, drop: 'unknown-spi', spi: auth.spi }; // RFC 4285 §5.1.1: silently discard
   const coa = careOfAddress(input);
   if (!verifyMnHa(entry.sa, coa, input.src, input.bytes, auth)) return { ok: false, guest: entry.guest, sa: entry.sa, badMac: true };
   return { ok: true, guest: entry.guest, sa: entry.sa };
@@ -328,7 +335,7 @@ function buildAck(input: BuInput, sa: SecurityAssociation, a: AckSpec): BindingA
 }
 
 /** The 146 answer to a BU whose authenticator does not verify (RFC 4285 §5.1.1). */
-export function rejectBadAuthenticator(input: BuInput, guest: GuestPolicy, sa: SecurityAssociation): Decision {
+export function rejectBadAuthenticator(input: BuInput, guest: GuestPolicy, sa: SecurityAssociation): Rejection {
   return {
     kind: 'reject',
     guest: guest.id,

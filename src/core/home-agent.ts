@@ -32,6 +32,7 @@ import {
   type BuInput,
   type Decision,
   type DropReason,
+  type Rejection,
   type HaPolicyConfig,
 } from './home-agent-policy.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -128,6 +129,9 @@ export class HomeAgent {
   private readonly authFail: TokenBuckets;
   private readonly stale: TokenBuckets;
   private readonly beLimit = new TokenBuckets({ ratePerSec: 10, burst: 20 });
+  /** Log lines about BUs that name no enrolled guest (unknown SPI, no authenticator): a forged flood must not flood the log. */
+  private readonly unauthLog = new TokenBuckets({ ratePerSec: 1, burst: 5 });
+  private unauthSuppressed = 0;
   private readonly dirty = new Map<string, 'upsert' | 'delete'>();
   /** Per guest: when the first authenticated BU from a CoA other than the bound one arrived. */
   private readonly newCoaSince = new Map<string, { coa: string; at: number }>();
@@ -204,11 +208,14 @@ export class HomeAgent {
 
     const input: BuInput = { bu: msg, bytes, src, dst, now: this.c.clock.now() };
     const auth = authenticate(input, this.c.guests);
-    if (!auth.ok && 'drop' in auth) return this.drop(auth.drop);
+    if (!auth.ok && 'drop' in auth) {
+      // No enrolled guest to tell about it: counted, and logged (rate-limited), never an event.
+      this.logUnauthenticated(input, auth.drop, auth.spi);
+      return this.drop(auth.drop);
+    }
     if (!auth.ok) {
       if (!this.authFail.take(auth.guest.id, input.now)) return this.drop('auth-fail-limited', auth.guest.id);
-      this.log.warn({ guest: auth.guest.id, src: formatIpv6(src), spi: auth.sa.spi }, 'binding update with a bad authenticator');
-      return this.answer(input, rejectBadAuthenticator(input, auth.guest, auth.sa));
+      return this.reject(input, rejectBadAuthenticator(input, auth.guest, auth.sa), { spi: auth.sa.spi });
     }
     const guest = auth.guest;
     // A sequence number that is not newer than the binding's can only be answered with 135 (or
@@ -344,16 +351,17 @@ export class HomeAgent {
         this.log.info({ guest: d.guest, src: formatIpv6(input.src) }, 'de-registration from a CoA that is not the current one ignored');
         return null;
       case 'reject':
-        this.countGuest(d.guest, 'rejected');
-        this.emit({ type: 'rejected', guest: d.guest, at: input.now, status: d.status, detail: d.detail, coa: formatIpv6(input.src) });
-        this.log.info({ guest: d.guest, status: d.status, detail: d.detail, src: formatIpv6(input.src), seq: input.bu.seq }, 'binding update rejected');
-        return this.answer(input, d);
+        return this.reject(input, d);
       case 'deregister': {
         try {
           await this.c.dataplane.remove(d.guest);
         } catch (e) {
-          this.log.error({ guest: d.guest, err: String(e) }, 'data plane removal failed on de-registration');
-          return this.sendAck(input, d.sa, { ...d.ack, status: BaStatus.InsufficientResources });
+          return this.reject(
+            input,
+            { kind: 'reject', guest: d.guest, sa: d.sa, status: BaStatus.InsufficientResources, detail: `data plane removal failed on de-registration: ${String(e)}`, ack: { ...d.ack, status: BaStatus.InsufficientResources } },
+            {},
+            'error',
+          );
         }
         const old = this.cache.delete(d.guest);
         this.newCoaSince.delete(d.guest);
@@ -370,9 +378,9 @@ export class HomeAgent {
         } catch (e) {
           // Roll back to what forwarded before, so a failed move leaves the guest reachable.
           await (previous ? this.c.dataplane.upsert(tunnelOf(previous)) : this.c.dataplane.remove(d.guest)).catch(() => {});
-          this.log.error({ guest: d.guest, err: String(e) }, 'forwarding setup failed');
-          this.emit({ type: 'rejected', guest: d.guest, at: input.now, status: BaStatus.ForwardingSetupFailed, detail: String(e) });
-          return this.sendAck(input, d.sa, { ...d.ack, status: BaStatus.ForwardingSetupFailed, lifetimeUnits: 0, flags: { ...d.ack.flags, router: false } });
+          const status = BaStatus.ForwardingSetupFailed;
+          const ack = { ...d.ack, status, lifetimeUnits: 0, flags: { ...d.ack.flags, router: false } };
+          return this.reject(input, { kind: 'reject', guest: d.guest, sa: d.sa, status, detail: `forwarding setup failed: ${String(e)}`, ack }, {}, 'error');
         }
         const from = previous?.coa;
         const since = this.newCoaSince.get(d.guest);
@@ -407,13 +415,42 @@ export class HomeAgent {
     if (!seen || seen.coa !== coa || now - seen.at > 60_000) this.newCoaSince.set(guest, { coa, at: now });
   }
 
+  /**
+   * The one place a BU of an enrolled guest is refused with a BA status (≥ 128): counted on the
+   * guest's binding, one `rejected` event (status, detail, the CoA it came from) and one log
+   * line with src and seq. Bad authenticators (146) log at warn, data-plane failures at error.
+   * Nothing here carries key material: the SA stays in `d` for the BA's authenticator only.
+   */
+  private reject(
+    input: BuInput,
+    d: Rejection,
+    fields: Record<string, unknown> = {},
+    level: 'info' | 'warn' | 'error' = d.status === BaStatus.AuthenticationFailed ? 'warn' : 'info',
+  ): Reply {
+    const src = input.srcText ?? formatIpv6(input.src);
+    this.countGuest(d.guest, 'rejected');
+    this.emit({ type: 'rejected', guest: d.guest, at: input.now, status: d.status, detail: d.detail, coa: src });
+    this.log[level]({ guest: d.guest, status: d.status, detail: d.detail, src, seq: input.bu.seq, ...fields }, 'binding update rejected');
+    return this.sendAck(input, d.sa, d.ack);
+  }
+
+  /** A BU dropped before any guest is known (unknown SPI, no MN-HA option): at most 1/s logged, the rest summed. */
+  private logUnauthenticated(input: BuInput, reason: DropReason, spi: number | undefined): void {
+    if (!this.unauthLog.take('all', input.now)) {
+      this.unauthSuppressed++;
+      return;
+    }
+    const suppressed = this.unauthSuppressed;
+    this.unauthSuppressed = 0;
+    this.log.warn(
+      { reason, src: formatIpv6(input.src), seq: input.bu.seq, ...(spi !== undefined ? { spi } : {}), ...(suppressed ? { suppressed } : {}) },
+      'binding update for no enrolled guest dropped',
+    );
+  }
+
   /** Queue a binding for the next batched write; without a store there is nothing to write. */
   private markDirty(guest: string, op: 'upsert' | 'delete'): void {
     if (this.c.store) this.dirty.set(guest, op);
-  }
-
-  private answer(input: BuInput, d: Decision): Reply | null {
-    return 'ack' in d ? this.sendAck(input, d.sa, d.ack) : null;
   }
 
   private sendAck(input: BuInput, sa: SecurityAssociation, ack: BindingAck): Reply {

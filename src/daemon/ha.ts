@@ -77,9 +77,7 @@ export async function startHaDaemon(configFile: string): Promise<HaDaemon> {
     );
     const restored = await ha.start();
     stack.push(() => ha.stop());
-    ha.subscribe((e) => {
-      if (e.type === 'rejected') log.info({ guest: e.guest, status: e.status, detail: e.detail }, 'binding update rejected');
-    });
+    // Rejections are logged by the HomeAgent itself (one line per BU, with src and seq).
 
     for (const addr of config.addresses) {
       const listener = listenMh(

@@ -367,6 +367,12 @@ describe.skipIf(!canUseNetns)('the HA operator API in namespaces', () => {
     expect((await register('a', g(4), 15))?.status).toBe(BaStatus.SequenceNumberOutOfWindow);
     const rejected = (await waitFor(() => events.find((e) => e.event === 'rejected'), 2000))!;
     expect(JSON.parse(rejected.data)).toMatchObject({ guest: g(4).id, status: 135, statusText: 'sequence number out of window', coa: A, host: 'host-a' });
+    // One log line for it, from the HA core, with the source and the sequence number (stderr is
+    // another pipe than the event's socket: wait for it, and a little longer for a second line).
+    await waitFor(() => haLog.includes('"binding update rejected"'), 2000);
+    await new Promise((r) => setTimeout(r, 200));
+    const logged = haLog.split('\n').filter((l) => l.includes('"binding update rejected"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged).toEqual([expect.objectContaining({ guest: g(4).id, status: 135, src: A, seq: 15 })]);
     // A refresh is "updated".
     expect((await register('b', g(4), 30))?.status).toBe(0);
     await waitFor(() => events.find((e) => e.event === 'updated' && JSON.parse(e.data).seq === 30), 2000);

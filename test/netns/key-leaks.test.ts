@@ -165,6 +165,11 @@ describe.skipIf(!canUseNetns)('keys never leave the registry: logs, API answers,
     expect(stream.match(/^event: moved$/gm)?.length).toBe(2);
     expect(stream).toContain('event: updated');
     expect(await haAcks(146)).toBe(acks146 + 1);
+    // … and the forged BU: exactly one `rejected` event, with the status and why.
+    const rejected = [...stream.matchAll(/^event: rejected\ndata: (.*)$/gm)].map((m) => JSON.parse(m[1]!) as Record<string, unknown>);
+    expect(rejected.filter((e) => e['status'] === 146)).toEqual([
+      expect.objectContaining({ type: 'rejected', guest: g3!.id, status: 146, statusText: 'authentication failed', detail: 'authenticator does not verify', coa: LAB_ADDR['host-a'] }),
+    ]);
 
     // Every read API of the HA …
     for (const path of ['/api/v1/health', '/api/v1/ready', '/api/v1/bindings', '/api/v1/bindings?state=registered&limit=1000', '/api/v1/moves', '/api/v1/hosts', '/metrics', '/api/v1/openapi.json', '/', '/queues']) {
@@ -198,7 +203,11 @@ describe.skipIf(!canUseNetns)('keys never leave the registry: logs, API answers,
 
     // … every lab log (trace level) and file the lab wrote …
     for (const f of readdirSync(join(lab.dir, 'logs'))) seen.set(`log ${f}`, readFileSync(join(lab.dir, 'logs', f), 'utf8'));
-    expect(seen.get('log ha.log')).toContain('binding update with a bad authenticator');
+    // The HA logged the forged BU once (not once more from the daemon), with its source and sequence number.
+    const rejectedLines = seen.get('log ha.log')!.split('\n').filter((l) => l.includes('"binding update rejected"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rejectedLines.filter((l) => l['status'] === 146)).toEqual([
+      expect.objectContaining({ guest: g3!.id, status: 146, src: LAB_ADDR['host-a'], seq: 60_000, spi: real.spi, detail: 'authenticator does not verify' }),
+    ]);
     expect(Object.keys(Object.fromEntries(seen)).filter((w) => w.startsWith('log agent-'))).toHaveLength(2);
     for (const f of readdirSync(lab.dir)) {
       const p = join(lab.dir, f);

@@ -123,7 +123,7 @@ export function createHaMetrics(c: { ha: HomeAgent; dataplane: HaDataplanePort; 
     buckets: HANDOVER_BUCKETS_SEC,
     registers,
   });
-  const holds = new Counter({ name: 'roam6_ha_handover_holds_released_total', help: 'Handover holds released to the new care-of address by its BU', registers });
+  const holds = new Counter({ name: 'roam6_ha_handover_holds_released_total', help: 'Handover holds released to the new care-of address: by its BU, or ahead of it when the source reports the guest left (POST …/hold/switch)', registers });
   const heldPackets = new Counter({
     name: 'roam6_ha_handover_held_packets_total',
     help: 'Packets held during handovers and delivered, in order, to the new care-of address (overflow: roam6_dataplane_drops_total{reason="hold_overflow"})',

@@ -11,6 +11,7 @@
  *   DELETE /api/v1/bindings/:guest   revoke (bearer token)
  *   POST   /api/v1/bindings/:guest/hold   hold its packets for a handover (bearer token)
  *   DELETE /api/v1/bindings/:guest/hold   end a hold now (bearer token)
+ *   POST   /api/v1/bindings/:guest/hold/switch  the guest left: held packets to the next CoA now (bearer token)
  *   GET    /api/v1/moves             recent CoA changes across all guests, newest first
  *   GET    /api/v1/hosts             hosts from the heartbeats, with their CoA and binding count
  *   GET    /api/v1/events            Server-Sent Events: created, updated, moved, rejected, …
@@ -458,6 +459,33 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
     async (req, reply) => {
       if (!access.tokenValid(req.headers.authorization)) return unauthorized(reply);
       return { released: await c.ha.releaseHold(req.params.guest) };
+    },
+  );
+
+  app.post<{ Params: { guest: string } }>(
+    '/api/v1/bindings/:guest/hold/switch',
+    {
+      schema: {
+        tags: tags('bindings'),
+        summary: 'The guest has left its old host: send what is held, and what follows, to the next CoA now (needs the bearer token)',
+        description:
+          "The source agent calls this when its hypervisor has handed the guest's last state over. The HA forwards to the hold's nextCoa without waiting for the BU from there (which then confirms); a refresh from the old CoA meanwhile does not pull the forwarding back. The binding shows the old CoA until that BU.",
+        security: [{ bearer: [] }],
+        params: guestParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['switched'],
+            properties: { switched: { type: 'boolean' }, coa: { type: 'string' }, packets: { type: 'integer' }, reason: { type: 'string', enum: ['no-hold', 'no-next-coa'] } },
+          },
+          401: errorSchema,
+          403: errorSchema,
+        },
+      },
+    },
+    async (req, reply) => {
+      if (!access.tokenValid(req.headers.authorization)) return unauthorized(reply);
+      return c.ha.switchHold(req.params.guest);
     },
   );
 

@@ -55,6 +55,11 @@ export interface HaEvent {
   readonly packets?: number;
 }
 
+/** What the HA did with a switch request (`switchHold`). */
+export type SwitchResult =
+  | { readonly switched: true; readonly coa: string; readonly packets: number }
+  | { readonly switched: false; readonly reason: 'no-hold' | 'no-next-coa' };
+
 /** What the HA did with a hold request (`holdForHandover`). */
 export type HoldResult =
   | { readonly held: true; readonly coa: string; readonly until: number }
@@ -135,8 +140,14 @@ export class HomeAgent {
   private readonly dirty = new Map<string, 'upsert' | 'delete'>();
   /** Per guest: when the first authenticated BU from a CoA other than the bound one arrived. */
   private readonly newCoaSince = new Map<string, { coa: string; at: number }>();
-  /** Guests whose packets the data plane holds for a handover: since and until when. */
-  private readonly holds = new Map<string, { since: number; until: number }>();
+  /** Guests whose packets the data plane holds for a handover: since and until when, and where the guest goes. */
+  private readonly holds = new Map<string, { since: number; until: number; next?: Ipv6Address }>();
+  /**
+   * Guests forwarded to their next CoA ahead of its BU (`switchHold`): the guest left its old
+   * host, so until the BU from there arrives (or `until`), a refresh from the old CoA does not
+   * pull the forwarding back.
+   */
+  private readonly ahead = new Map<string, { coa: string; until: number }>();
   private readonly log: Logger;
   private timers: Cancel[] = [];
   private flushing: Promise<void> | null = null;
@@ -246,6 +257,7 @@ export class HomeAgent {
       this.cache.delete(guest);
       this.newCoaSince.delete(guest);
       this.holds.delete(guest);
+      this.ahead.delete(guest);
       this.markDirty(guest, 'delete');
       this.emit({ type: 'revoked', guest, at: this.c.clock.now(), coa: b.coa });
       this.log.info({ guest, coa: b.coa }, 'binding revoked by operator');
@@ -267,9 +279,34 @@ export class HomeAgent {
       if (!b || !(await dp.hold!(guest, req))) return { held: false, reason: 'no-binding' } as const;
       const now = this.c.clock.now();
       const until = now + req.maxMs;
-      this.holds.set(guest, { since: this.holds.get(guest)?.since ?? now, until });
+      this.holds.set(guest, { since: this.holds.get(guest)?.since ?? now, until, ...(req.nextCoa ? { next: req.nextCoa } : {}) });
       this.emit({ type: 'held', guest, at: now, coa: b.coa, ...(req.nextCoa ? { detail: `next ${formatIpv6(req.nextCoa)}` } : {}) });
       return { held: true, coa: b.coa, until } as const;
+    });
+  }
+
+  /**
+   * The guest has left its old host (its hypervisor handed the last state over): forward what is
+   * held, in order, and what comes next to the hold's next CoA now, without waiting for the BU
+   * from there. Packets that arrive before the guest runs wait in its new host's TAP, which the
+   * incoming hypervisor reads from its first instant; the BU then only confirms. The binding
+   * (API, Redis) still shows the old CoA until that BU.
+   */
+  async switchHold(guest: string): Promise<SwitchResult> {
+    return this.serialise(guest, async () => {
+      const h = this.holds.get(guest);
+      const b = this.cache.get(guest);
+      if (!h || !b || !this.c.dataplane.release) return { switched: false, reason: 'no-hold' } as const;
+      if (!h.next) return { switched: false, reason: 'no-next-coa' } as const;
+      const now = this.c.clock.now();
+      const coa = formatIpv6(h.next);
+      await this.c.dataplane.upsert({ ...tunnelOf(b), coa: h.next });
+      this.holds.delete(guest);
+      this.ahead.set(guest, { coa, until: h.until });
+      const packets = await this.c.dataplane.release(guest);
+      this.emit({ type: 'released', guest, at: now, coa, packets, durationMs: now - h.since, detail: 'ahead of the BU' });
+      this.log.info({ guest, coa, from: b.coa, packets }, 'forwarding to the next CoA ahead of its BU');
+      return { switched: true, coa, packets } as const;
     });
   }
 
@@ -322,6 +359,7 @@ export class HomeAgent {
       this.counters.expired++;
       this.newCoaSince.delete(b.guest);
       this.holds.delete(b.guest);
+      this.ahead.delete(b.guest);
       this.markDirty(b.guest, 'delete');
       this.emit({ type: 'expired', guest: b.guest, at: this.c.clock.now(), coa: b.coa });
       this.log.info({ guest: b.guest, coa: b.coa }, 'binding expired');
@@ -366,6 +404,7 @@ export class HomeAgent {
         const old = this.cache.delete(d.guest);
         this.newCoaSince.delete(d.guest);
         this.holds.delete(d.guest);
+        this.ahead.delete(d.guest);
         this.markDirty(d.guest, 'delete');
         this.emit({ type: 'deregistered', guest: d.guest, at: input.now, coa: old?.coa, seq: input.bu.seq });
         this.log.info({ guest: d.guest, coa: old?.coa }, 'binding de-registered');
@@ -373,8 +412,13 @@ export class HomeAgent {
       }
       case 'accept': {
         const previous = this.cache.get(d.guest);
+        // Forwarded ahead of this BU (switchHold): the BU from there confirms it; a refresh from
+        // the old CoA meanwhile must not pull the forwarding back to a host the guest has left.
+        const ahead = this.ahead.get(d.guest);
+        if (ahead && (d.binding.coa === ahead.coa || input.now > ahead.until)) this.ahead.delete(d.guest);
+        const keepAhead = ahead && this.ahead.has(d.guest);
         try {
-          await this.c.dataplane.upsert(d.tunnel);
+          await this.c.dataplane.upsert(keepAhead ? { ...d.tunnel, coa: parseIpv6(ahead.coa) } : d.tunnel);
         } catch (e) {
           // Roll back to what forwarded before, so a failed move leaves the guest reachable.
           await (previous ? this.c.dataplane.upsert(tunnelOf(previous)) : this.c.dataplane.remove(d.guest)).catch(() => {});

@@ -221,6 +221,7 @@ export class Orchestration {
             (p) => {
               void job.updateProgress(p as unknown as object);
               if (p.phase === 'paused') void hold?.ask();
+              if (p.phase === 'left') void hold?.switchToNext();
             },
             { ...(job.data.incoming ? { incoming: job.data.incoming } : {}), ...(hold ? { beforePause: async () => void (await hold.ask()) } : {}) },
           );
@@ -260,6 +261,10 @@ function onceHold(handover: HandoverPort, guest: string, nextCoa: Ipv6Address | 
         return o.held;
       })),
     held: async (): Promise<boolean> => (asked ? asked : false),
+    /** The guest left: what is held goes to the next CoA now, ahead of its BU. */
+    switchToNext: async (): Promise<void> => {
+      if (asked && nextCoa && (await asked)) await handover.switchToNext(guest);
+    },
     releaseIfHeld: async (): Promise<void> => {
       if (asked && (await asked)) await handover.release(guest);
     },

@@ -13,6 +13,12 @@ export type HandoverHoldOutcome =
 export interface HandoverPort {
   /** Hold the guest's packets at the HA; `nextCoa` is where the guest is going. Never throws. */
   hold(guest: string, nextCoa: Ipv6Address | undefined): Promise<HandoverHoldOutcome>;
+  /**
+   * The guest has left this host (its hypervisor handed the last state over): the HA sends what
+   * it holds, and what follows, to the next CoA now, ahead of the BU from there. Resolves
+   * whether it did. Never throws.
+   */
+  switchToNext(guest: string): Promise<boolean>;
   /** End a hold now (the migration failed before the switch). Never throws. */
   release(guest: string): Promise<void>;
 }

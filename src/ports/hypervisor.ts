@@ -5,7 +5,12 @@
  * the mobility layer's make-before-break hooks in.
  */
 export interface MigrationProgress {
-  readonly phase: 'setup' | 'copying' | 'paused' | 'resumed' | 'completed';
+  /**
+   * `left`: the guest's last state is on the destination, it will run there and nowhere else
+   * (QEMU's MIGRATION completed on the source; the netns link moved). Drivers that cannot tell
+   * skip it.
+   */
+  readonly phase: 'setup' | 'copying' | 'paused' | 'left' | 'resumed' | 'completed';
   /** 0..1 when the driver knows. */
   readonly fraction?: number;
   readonly at: number;

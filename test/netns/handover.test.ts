@@ -108,4 +108,15 @@ describe.skipIf(!canUseNetns)('zero-loss handover (userspace HA holds over the s
     expect(lostDown).toBe(0);
     expect(lostUp).toBeLessThanOrEqual(allowedUp);
   }, 180_000);
+
+  it('the switch ahead of the BU needs the token, and says why not without a hold', async () => {
+    const path = `/api/v1/bindings/${encodeURIComponent(lab.guests[0]!.id)}/hold/switch`;
+    const anon = await apiRequest(lab.haApi, 'POST', path);
+    expect([401, 403]).toContain(anon.status);
+    const bad = await apiRequest(lab.haApi, 'POST', path, { authorization: 'Bearer not-the-token' });
+    expect([401, 403]).toContain(bad.status);
+    const ok = await apiRequest(lab.haApi, 'POST', path, { authorization: `Bearer ${lab.haToken}` });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual({ switched: false, reason: 'no-hold' });
+  });
 });

@@ -1,6 +1,6 @@
 /**
- * HandoverPort over the HA's HTTP API: `POST /api/v1/bindings/:guest/hold` and
- * `DELETE …/hold`, with the bearer token. A slow or absent HA never delays a migration by more
+ * HandoverPort over the HA's HTTP API: `POST /api/v1/bindings/:guest/hold`, `POST …/hold/switch`
+ * and `DELETE …/hold`, with the bearer token. A slow or absent HA never delays a migration by more
  * than `timeoutMs`: the hold is an optimisation, the handover works without it (with loss).
  */
 import { formatIpv6, type Ipv6Address } from '../../wire/ipv6.js';
@@ -30,6 +30,15 @@ export class HaApiHandover implements HandoverPort {
       return { held: false, reason: b?.reason ?? `${r.status} ${b?.message ?? ''}`.trim() };
     } catch (e) {
       return { held: false, reason: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  async switchToNext(guest: string): Promise<boolean> {
+    try {
+      const r = await apiRequest(this.o.api, 'POST', `${this.path(guest)}/switch`, this.auth(), undefined, this.o.timeoutMs ?? 250);
+      return r.status === 200 && (r.body as { switched?: boolean } | null)?.switched === true;
+    } catch {
+      return false;
     }
   }
 

@@ -344,7 +344,10 @@ export class QemuDriver implements HypervisorPort {
         onProgress({ phase: 'paused', at: e.at });
       } else if (e.event === 'MIGRATION' && typeof e.data.status === 'string') {
         eventStatus = e.data.status;
-        if (eventStatus === 'completed') completedAt = e.at;
+        if (eventStatus === 'completed' && completedAt === null) {
+          completedAt = e.at;
+          onProgress({ phase: 'left', at: e.at }); // the destination has all of it and resumes it now
+        }
         if (eventStatus === 'completed' || eventStatus === 'failed' || eventStatus === 'cancelled') wake?.();
       }
     });
@@ -430,8 +433,9 @@ export class QemuDriver implements HypervisorPort {
     this.#incoming.set(guest, client);
     const off = client.onEvent((e) => {
       if (e.event === 'MIGRATION' && e.data.status === 'completed') {
-        // The guest arrived; paused if the source stopped it for the switchover: resume it now.
-        void this.#resumeArrival(guest, client);
+        // The guest arrived. QEMU sends RESUME before this when it started the guest itself;
+        // without one, the source stopped it for the switchover: resume it now, no query first.
+        void this.#resumeArrival(guest, client, { paused: true });
         return;
       }
       if (e.event !== 'RESUME') return;
@@ -450,10 +454,12 @@ export class QemuDriver implements HypervisorPort {
    * A guest that arrived here paused: its source stopped it for the switchover (the source
    * refuses to migrate a guest paused on purpose), so it is meant to run. Returns its state after.
    */
-  async #resumeArrival(guest: string, client: QmpClient): Promise<string> {
+  async #resumeArrival(guest: string, client: QmpClient, known?: { paused: true }): Promise<string> {
     try {
-      const { status } = await client.execute<{ status: string }>('query-status');
-      if (status !== 'paused') return status;
+      if (!known) {
+        const { status } = await client.execute<{ status: string }>('query-status');
+        if (status !== 'paused') return status;
+      }
       await client.execute('cont');
       this.#log.info({ guest }, 'resumed the guest its source paused for the switchover');
       return 'running';

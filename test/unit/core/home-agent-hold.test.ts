@@ -108,4 +108,42 @@ describe('handover hold at the HA', () => {
     await register(kernelLike, 1, COA_A);
     expect(await kernelLike.holdForHandover(g1.id, { maxMs: 100, maxPackets: 1 })).toEqual({ held: false, reason: 'unsupported' });
   });
+
+  it('the guest left: held packets go to the next CoA ahead of its BU; a refresh from the old CoA does not pull them back', async () => {
+    const dp = new HoldingFake();
+    const ha = makeHa(dp);
+    await ha.start();
+    await register(ha, 1, COA_A);
+    await ha.holdForHandover(g1.id, { nextCoa: COA_B, maxMs: 2000, maxPackets: 100 });
+    clock.advance(30);
+    expect(await ha.switchHold(g1.id)).toEqual({ switched: true, coa: '2001:db8:b::2', packets: 7 });
+    // forwarding (and the release) went to the next CoA; the binding still says the old one
+    expect(dp.log.at(-1)).toBe(`release ${g1.id} to 2001:db8:b::2`);
+    expect(ha.cache.get(g1.id)?.coa).toBe('2001:db8:a::2');
+    expect(events.at(-1)).toMatchObject({ type: 'released', coa: '2001:db8:b::2', packets: 7, durationMs: 30, detail: 'ahead of the BU' });
+    // the old host's refresh timer fires before the new host's BU: still the new host
+    expect(await register(ha, 2, COA_A)).toBe(0);
+    expect(dp.routes.get(g1.id)!.coa).toBe('2001:db8:b::2');
+    // the BU from there confirms: moved, and from then on the usual rules
+    expect(await register(ha, 3, COA_B)).toBe(0);
+    expect(ha.cache.get(g1.id)?.coa).toBe('2001:db8:b::2');
+    expect(events.map((e) => e.type)).toEqual(['created', 'held', 'released', 'updated', 'moved']);
+    expect(await ha.switchHold(g1.id)).toEqual({ switched: false, reason: 'no-hold' }); // once
+  });
+
+  it('switching needs a hold that names the next CoA; after the hold ran out a refresh from the old CoA counts again', async () => {
+    const dp = new HoldingFake();
+    const ha = makeHa(dp);
+    await ha.start();
+    await register(ha, 1, COA_A);
+    expect(await ha.switchHold(g1.id)).toEqual({ switched: false, reason: 'no-hold' });
+    await ha.holdForHandover(g1.id, { maxMs: 2000, maxPackets: 100 });
+    expect(await ha.switchHold(g1.id)).toEqual({ switched: false, reason: 'no-next-coa' });
+    await ha.releaseHold(g1.id);
+    await ha.holdForHandover(g1.id, { nextCoa: COA_B, maxMs: 500, maxPackets: 100 });
+    expect((await ha.switchHold(g1.id)).switched).toBe(true);
+    clock.advance(600); // the new host never registered (its agent died): the old CoA's refresh rules again
+    expect(await register(ha, 2, COA_A)).toBe(0);
+    expect(dp.routes.get(g1.id)!.coa).toBe('2001:db8:a::2');
+  });
 });

@@ -121,6 +121,8 @@ export class QemuDriver implements HypervisorPort {
   readonly #queue = new KeyedQueue();
   /** QMP connections kept open to incoming QEMUs, to see their RESUME at once. */
   readonly #incoming = new Map<string, QmpClient>();
+  /** How long the last holds took to be in place (`beforePause`), ms: the switchover's lead follows them. */
+  readonly #holdMs: number[] = [];
   #rtnl: { linkByName(n: string): Promise<unknown>; close(): void } | null = null;
 
   constructor(opts: QemuDriverOptions) {
@@ -317,8 +319,10 @@ export class QemuDriver implements HypervisorPort {
    * the HA holds the guest's packets *before* the guest stops, and none die in the source TAP:
    *   1. QEMU copies with a 1 ms `downtime-limit` (and no bandwidth cap unless configured), so
    *      it does not stop the guest before its first pass over the RAM ends;
-   *   2. `SwitchoverPlanner` watches the pass; `switchoverLeadMs` before its predicted end:
-   *      `beforePause` (the hold), then QMP `stop`, then the real limit back;
+   *   2. `SwitchoverPlanner` predicts the end of the pass; a lead before it (`switchoverLead`),
+   *      the hold (`beforePause`); with the hold in place any stop loses nothing, so the guest
+   *      runs on until QEMU stops it at the end of the pass (or, if QEMU synced again instead,
+   *      or after `MAX_HELD_RUNNING_MS`, QMP `stop`), then the real limit back, the cap lifted;
    *   3. QEMU copies the rest of the pass and what the guest dirtied meanwhile from the stopped
    *      guest, and completes; the destination resumes the guest.
    * If QEMU stops the guest on its own first (the hold took longer than the lead), the caller
@@ -332,7 +336,7 @@ export class QemuDriver implements HypervisorPort {
     // Always set both: QEMU keeps parameters, and a parked limit or a lifted cap must not outlive a failed migration.
     const cap = this.#opts.maxBandwidthMiBs !== undefined ? Math.round(this.#opts.maxBandwidthMiBs * 1024 * 1024) : beforePause ? UNCAPPED : QEMU_MAX_BANDWIDTH;
     await client.execute('migrate-set-parameters', { 'downtime-limit': beforePause ? PARKED_DOWNTIME_LIMIT_MS : limitMs, 'max-bandwidth': cap });
-    const planner = beforePause ? new SwitchoverPlanner(this.#opts.switchoverLeadMs ?? SWITCHOVER_LEAD_MS) : null;
+    const planner = beforePause ? new SwitchoverPlanner(switchoverLead(this.#opts.switchoverLeadMs ?? SWITCHOVER_LEAD_MS, this.#holdMs)) : null;
 
     let pausedAt: number | null = null;
     let completedAt: number | null = null;
@@ -362,18 +366,34 @@ export class QemuDriver implements HypervisorPort {
         }
         wake = done;
       });
-    /** null: QEMU decides (no hook, or it already has); else whether we stopped the guest. */
-    let stoppedByUs: boolean | null = beforePause ? false : null;
-    const switchOver = async (): Promise<void> => {
-      stoppedByUs = null;
+    /**
+     * The driver's switchover: 'parked' (waiting for the lead), 'held' (the HA holds, the guest
+     * still runs), 'done' (stopped, by us or by QEMU). null: QEMU decides.
+     */
+    let phase = (beforePause ? 'parked' : null) as 'parked' | 'held' | 'done' | null;
+    let stoppedByUs = false;
+    /** For the log: what was left of the pass at the hold and at the stop, and how long the hold took. */
+    const sw: { remainingAtHold?: number; holdMs?: number; leadMs?: number; heldRunningMs?: number; remainingAtStop?: number } = {};
+    let heldAt = 0;
+    const hold = async (remaining: number | undefined): Promise<void> => {
+      const t = this.#clock.now();
       try {
         await beforePause!();
       } catch (e) {
         this.#log.warn({ guest, err: String(e) }, 'the step before the pause failed; switching over anyway');
       }
+      heldAt = this.#clock.now();
+      Object.assign(sw, { remainingAtHold: remaining, holdMs: heldAt - t, leadMs: planner!.leadMs });
+      this.#holdMs.push(heldAt - t);
+      if (this.#holdMs.length > 8) this.#holdMs.shift();
+      phase = 'held';
+    };
+    const stop = async (remaining: number | undefined): Promise<void> => {
+      phase = 'done';
       if (pausedAt === null) {
         await client.execute('stop');
         stoppedByUs = true;
+        Object.assign(sw, { remainingAtStop: remaining, heldRunningMs: this.#clock.now() - heldAt });
       }
       await client.execute('migrate-set-parameters', { 'downtime-limit': limitMs, ...(stoppedByUs ? { 'max-bandwidth': UNCAPPED } : {}) });
     };
@@ -394,13 +414,20 @@ export class QemuDriver implements HypervisorPort {
         if (status === 'active' && info.ram?.total) {
           onProgress({ phase: 'copying', fraction: Math.min(1, (info.ram.transferred ?? 0) / info.ram.total), at: this.#clock.now() });
         }
-        if (stoppedByUs === false && status === 'active' && (pausedAt !== null || planner!.ready(this.#clock.now(), info))) await switchOver();
+        if (status === 'active' && phase === 'parked' && (pausedAt !== null || planner!.ready(this.#clock.now(), info))) await hold(info.ram?.remaining);
+        if (status === 'active' && phase === 'held') {
+          // The hold is in place: any stop loses nothing now, and the later, the shorter the
+          // pause. QEMU stops the guest itself at the end of the pass when what the guest
+          // dirtied fits its 1 ms; if it did not (it synced again), or the pass drags on, we do.
+          const overdue = pausedAt !== null || (info.ram?.['dirty-sync-count'] ?? 0) >= 2 || this.#clock.now() - heldAt >= MAX_HELD_RUNNING_MS;
+          if (overdue) await stop(info.ram?.remaining);
+        }
         if (this.#clock.now() - t0 > timeoutMs) {
           await client.execute('migrate_cancel').catch(() => undefined);
           await this.#ensureRunning(client, guest);
           throw new HypervisorTimeoutError(`live migration of ${guest} to ${targetHost} did not complete within ${timeoutMs} ms; cancelled, the guest keeps running here`);
         }
-        await nap(stoppedByUs === false ? Math.min(pollMs, SWITCH_POLL_MS) : pollMs);
+        await nap(phase === 'parked' || phase === 'held' ? Math.min(pollMs, SWITCH_POLL_MS) : pollMs);
       }
       const endedAt = this.#clock.now();
       if (info.status !== 'completed') {
@@ -422,7 +449,7 @@ export class QemuDriver implements HypervisorPort {
       if (pausedAt === null) onProgress({ phase: 'paused', at: paused }); // no STOP event seen
       onProgress({ phase: 'resumed', at: resumedAt });
       onProgress({ phase: 'completed', fraction: 1, at: endedAt });
-      this.#log.info({ guest, to: targetHost, totalMs, downtimeMs, qemuDowntimeMs: qemuDowntime, stoppedBy: stoppedByUs ? 'driver' : 'qemu', setupMs: info['setup-time'] ?? null }, 'qemu live migration completed');
+      this.#log.info({ guest, to: targetHost, totalMs, downtimeMs, qemuDowntimeMs: qemuDowntime, stoppedBy: stoppedByUs ? 'driver' : 'qemu', ...(phase !== null ? { switchover: sw } : {}), setupMs: info['setup-time'] ?? null }, 'qemu live migration completed');
       return { totalMs, downtimeMs, resumedAt };
     } finally {
       off();
@@ -619,16 +646,28 @@ export class QemuDriver implements HypervisorPort {
   }
 }
 
-/** How long before the predicted end of the first pass the driver asks for the hold and stops the guest, ms. */
+/** How long before the predicted end of the first pass the driver asks for the hold, ms. */
 export const SWITCHOVER_LEAD_MS = 25;
+/**
+ * The lead for this migration: the configured one until the driver has seen holds, then three
+ * times the slowest of the last 8 plus a poll, at least 8 ms, at most the configured one. (The
+ * first hold from an agent is the slowest: 11–19 ms here, against 2–5 ms after.)
+ */
+export function switchoverLead(configured: number, recentHoldMs: readonly number[]): number {
+  if (recentHoldMs.length === 0) return configured;
+  return Math.min(configured, Math.max(8, 3 * Math.max(...recentHoldMs) + SWITCH_POLL_MS));
+}
+
+/** With the hold in place, the guest is stopped after this long at the latest, ms. */
+export const MAX_HELD_RUNNING_MS = 50;
 
 /**
- * When the driver stops the guest, from successive `query-migrate` samples. QEMU (1 ms limit)
- * stops the guest itself at the end of its first pass over the RAM, as soon as what the guest
- * dirtied meanwhile is small — usually it is. So the hold must be in place, and the guest
- * stopped, shortly before: when the pass, at the rate `remaining` has been falling (zero pages
- * go much faster than the bytes sent suggest), has `leadMs` left. What is left then is copied
- * while the guest is stopped: the downtime is about `leadMs` plus the guest's dirty pages.
+ * Predicts the end of QEMU's first pass over the RAM from successive `query-migrate` samples:
+ * at the rate `remaining` has been falling (zero pages go much faster than the bytes sent
+ * suggest; a speed-up counts at once, a slow-down gradually). QEMU (1 ms limit) stops the guest
+ * itself at the end of that pass as soon as what the guest dirtied meanwhile is small, as it
+ * usually is: the driver asks for the hold `leadMs` before (enough for the HA's answer) and
+ * lets the guest run — and send — until then: little is left to copy once it is stopped.
  */
 export class SwitchoverPlanner {
   #last: { at: number; remaining: number } | null = null;
@@ -637,16 +676,22 @@ export class SwitchoverPlanner {
 
   constructor(readonly leadMs: number) {}
 
-  ready(now: number, info: MigrateInfo): boolean {
+  /** ms left in the first pass: 0 once it is over (QEMU synced again), Infinity while unknown. */
+  msLeft(now: number, info: MigrateInfo): number {
     const remaining = info.ram?.remaining;
-    if (remaining === undefined || !info.ram?.total) return false;
-    if ((info.ram['dirty-sync-count'] ?? 0) >= 2) return true; // the first pass is over: late, stop now
+    if (remaining === undefined || !info.ram?.total) return Infinity;
+    if ((info.ram['dirty-sync-count'] ?? 0) >= 2) return 0;
     const last = this.#last;
     this.#last = { at: now, remaining };
-    if (!last || now <= last.at || remaining > last.remaining) return false;
+    if (!last || now <= last.at || remaining > last.remaining) return this.#rate > 0 ? remaining / this.#rate : Infinity;
     const rate = (last.remaining - remaining) / (now - last.at);
-    this.#rate = Math.max(rate, 0.7 * this.#rate + 0.3 * rate); // a speed-up counts at once
-    return this.#rate > 0 && remaining / this.#rate <= this.leadMs;
+    this.#rate = Math.max(rate, 0.7 * this.#rate + 0.3 * rate);
+    return this.#rate > 0 ? remaining / this.#rate : Infinity;
+  }
+
+  /** Time to ask for the hold. */
+  ready(now: number, info: MigrateInfo): boolean {
+    return this.msLeft(now, info) <= this.leadMs;
   }
 }
 

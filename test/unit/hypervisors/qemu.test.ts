@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QemuDriver } from '../../../src/platform/qemu/driver.js';
+import { QemuDriver, SwitchoverPlanner, switchoverLead } from '../../../src/platform/qemu/driver.js';
 import { QmpClient, QmpError } from '../../../src/platform/qemu/qmp.js';
 import { defaultGuestMac, migrationRelevantArgs, qemuArgs, qemuGuestPaths, DEFAULT_GUEST_DEFINITION } from '../../../src/platform/qemu/command-line.js';
 import { guestPortName } from '../../../src/core/guest-link-identity.js';
@@ -204,6 +204,40 @@ describe('qemu driver: the QMP conversation', () => {
       fake.stop();
     }
     await expect(QmpClient.connect(join(dir, 'missing.qmp'), { timeoutMs: 500 })).rejects.toThrow(/ENOENT \(is QEMU running\?\)/);
+  });
+});
+
+describe('qemu driver: when to switch over', () => {
+  const ram = (remaining: number, sync = 1) => ({ status: 'active', ram: { total: 134_217_728, remaining, 'dirty-sync-count': sync } });
+
+  it('stops the guest `leadMs` before the first pass is predicted to end, at the rate remaining falls', () => {
+    const p = new SwitchoverPlanner(12);
+    expect(p.ready(0, ram(100_000_000))).toBe(false); // one sample: no rate yet
+    expect(p.ready(10, ram(90_000_000))).toBe(false); // 1 MB/ms: 90 ms left
+    expect(p.ready(20, ram(80_000_000))).toBe(false); // 80 ms left
+    expect(p.ready(87, ram(13_000_000))).toBe(false); // 13 ms left
+    expect(p.ready(89, ram(11_000_000))).toBe(true); // 11 ms left: hold, then stop
+    expect(new SwitchoverPlanner(12).ready(0, { status: 'active' })).toBe(false);
+  });
+
+  it('a speed-up (zero pages) counts at once; a slow-down only gradually', () => {
+    const p = new SwitchoverPlanner(12);
+    p.ready(0, ram(100_000_000));
+    p.ready(10, ram(99_000_000)); // 0.1 MB/ms: 990 ms left
+    // zero pages: 40 MB in 10 ms (4 MB/ms) → 59 MB left = 15 ms: not yet; 10 ms more at that pace: stop
+    expect(p.ready(20, ram(59_000_000))).toBe(false);
+    expect(p.ready(25, ram(40_000_000))).toBe(true);
+  });
+
+  it('the lead follows how long the last holds took: the configured one first, then 3× the slowest + a poll, within [8, configured]', () => {
+    expect(switchoverLead(25, [])).toBe(25);
+    expect(switchoverLead(25, [4, 5, 3])).toBe(17);
+    expect(switchoverLead(25, [1, 1])).toBe(8);
+    expect(switchoverLead(25, [2, 19])).toBe(25);
+  });
+
+  it('once the first pass is over (QEMU synced again) it stops at once', () => {
+    expect(new SwitchoverPlanner(12).ready(0, ram(5_000_000, 2))).toBe(true);
   });
 });
 

@@ -1093,7 +1093,13 @@ function findings(res: Results): string {
       const h = m.events.find((e) => e.type === 'held')?.at;
       return h !== undefined && m.pausedAt !== null ? h - m.pausedAt : NaN;
     }));
-    out.push(`- **QEMU, hold on:** guest→CN ${lost(q, 'up')} lost; CN→guest ${lost(q, 'down')} lost in ${q.migrations} migrations (the same migration inside one segment, without roam6 and so without a hold, lost ${d ? lostTotals(d).baseline : '?'}). ${beforeHold} of the ${det.length} reached the HA after QEMU had stopped the guest but before the hold took effect, and died in the source host's TAP (the captures' last sighting), which the stopped QEMU no longer reads; the TAP and its queue go when the source QEMU quits. QEMU decides the moment of its stop-and-copy itself; the source agent learns it from the STOP event and only then asks the HA to hold (over its API): the hold took effect ${ms(hv.p50)} (p50) and up to ${ms(hv.max)} after the STOP here. Zero loss here needs the hold in place before the STOP — the driver deciding the switchover (e.g. QMP \`stop\` right after the hold, once the RAM copy has converged), or the source host diverting the guest's packets back to the HA from the STOP on — neither is a small change; not done.`);
+    const late = hv.n ? q.moves.filter((m) => {
+      const h = m.events.find((e) => e.type === 'held')?.at;
+      return h !== undefined && m.pausedAt !== null && h > m.pausedAt;
+    }).length : 0;
+    const qd = stats(q.moves.map((m) => m.downtimeMs));
+    const bd = stats(q.baseline.map((b) => b.pauseMs));
+    out.push(`- **QEMU, hold on:** guest→CN ${lost(q, 'up')} lost; CN→guest ${lost(q, 'down')} lost in ${q.migrations} migrations (the same migration inside one segment, without roam6 and so without a hold, lost ${d ? lostTotals(d).baseline : '?'}${beforeHold ? `; ${beforeHold} of the roam6 losses reached the HA after the guest stopped but before the hold took effect` : ''}). The driver decides the switchover (docs/hypervisors.md, "Switchover"): it asks for the hold a lead before the predicted end of QEMU's first pass over the RAM and lets the guest run on to QEMU's own stop at the end of that pass, so the hold took effect ${ms(hv.p50)} (p50; ${ms(hv.max)} at the latest) relative to the pause, and after it in ${late} of ${q.migrations}. The pause is what the guest dirtied during the pass: p50 ${ms(qd.p50)} (max ${ms(qd.max)}) against QEMU's own stop-and-copy in the same-segment move, p50 ${ms(bd.p50)} (max ${ms(bd.max)}). CN→guest packets wait at the HA from the hold on while the guest still runs — which is why CN→guest gains less than guest→CN — and go to the new host when the source QEMU reports completion (\`POST …/hold/switch\`, ahead of the BU).`);
   }
   out.push(`- **Fixed on the way (commit "Register a guest only once its link carries packets"):** in an earlier run of this benchmark, while a 1,000-namespace lab was being built on the same machine, 2 of 20 migrations with each HA data plane lost about one second of CN→guest traffic (32–38 packets of the 520 kbit/s stream, 340–410 probes each). The captures showed the released packets reaching the new host and nothing leaving the guest's new bridge for ~100 ms after the attach (the kernel's linkwatch had not brought the new port and the bridge up yet: no carrier, every packet dropped), so the host's Neighbor Solicitation for the guest was lost and retried only after the 1 s RetransTimer. The agent now waits (≤ 1 s) for the bridge to be operationally up before it registers (docs/guest-link.md).`);
   return out.join('\n');
@@ -1127,7 +1133,7 @@ function render(res: Results): string {
 The reference paper's experiment: a guest streams 520 kbit/s of UDP with sequence numbers **in each direction** while
 it is live-migrated ${cfgs[0]?.migrations ?? MIGRATIONS} times between two hosts on different IPv6 segments (host-a ↔ host-b through the
 queue: \`Orchestration.requestMigration\` + \`waitFor\`). With the zero-loss handover the source agent asks the HA to
-hold the guest's packets right before the pause (netns) or on QEMU's STOP event (QEMU); the HA's userspace data plane
+hold the guest's packets right before the pause (netns; QEMU, whose driver decides the switchover); the HA's userspace data plane
 queues them until the BU from the new host moves the binding, then sends them there in order, and meanwhile accepts
 the guest's packets tunnelled from the new host. The kernel configuration is the same lab with the HA on the
 kernel data plane, which cannot hold: the difference.

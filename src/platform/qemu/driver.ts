@@ -53,7 +53,7 @@ export interface QemuDriverOptions {
   readonly spawnPrefix?: readonly string[];
   /** Whether an interface exists on this host (default: rtnetlink in this namespace). */
   readonly linkExists?: (ifname: string) => Promise<boolean>;
-  /** Poll interval of `query-migrate` (default 50 ms; 5 ms while the driver waits to switch over). */
+  /** Poll interval of `query-migrate` (default 50 ms; 2 ms while the driver switches over). */
   readonly pollMs?: number;
   /**
    * Who decides the moment of the stop-and-copy when the caller acts before the pause:
@@ -62,7 +62,7 @@ export interface QemuDriverOptions {
    * between are lost in the source TAP).
    */
   readonly switchover?: 'driver' | 'qemu';
-  /** `driver` switchover: how long before the first pass ends to hold and stop (default 25 ms). */
+  /** `driver` switchover: how long before the first pass ends to ask for the hold, at first and at most (default 25 ms; see `switchoverLead`). */
   readonly switchoverLeadMs?: number;
   readonly clock?: Clock;
   readonly log?: Logger;

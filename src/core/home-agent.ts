@@ -412,10 +412,11 @@ export class HomeAgent {
       }
       case 'accept': {
         const previous = this.cache.get(d.guest);
-        // Forwarded ahead of this BU (switchHold): the BU from there confirms it; a refresh from
-        // the old CoA meanwhile must not pull the forwarding back to a host the guest has left.
+        // Forwarded ahead of this BU (switchHold): a BU that moves the binding (the one from
+        // there, normally) ends that; a refresh from the old CoA meanwhile must not pull the
+        // forwarding back to a host the guest has left.
         const ahead = this.ahead.get(d.guest);
-        if (ahead && (d.binding.coa === ahead.coa || input.now > ahead.until)) this.ahead.delete(d.guest);
+        if (ahead && (d.moved || input.now > ahead.until)) this.ahead.delete(d.guest);
         const keepAhead = ahead && this.ahead.has(d.guest);
         try {
           await this.c.dataplane.upsert(keepAhead ? { ...d.tunnel, coa: parseIpv6(ahead.coa) } : d.tunnel);

@@ -146,4 +146,18 @@ describe('handover hold at the HA', () => {
     expect(await register(ha, 2, COA_A)).toBe(0);
     expect(dp.routes.get(g1.id)!.coa).toBe('2001:db8:a::2');
   });
+
+  it('forwarded ahead to one host, a move to a third host wins at once', async () => {
+    const COA_C = parseIpv6('2001:db8:c::2');
+    const dp = new HoldingFake();
+    const ha = makeHa(dp);
+    await ha.start();
+    await register(ha, 1, COA_A);
+    await ha.holdForHandover(g1.id, { nextCoa: COA_B, maxMs: 2000, maxPackets: 100 });
+    await ha.switchHold(g1.id);
+    expect(await register(ha, 2, COA_C)).toBe(0);
+    expect(dp.routes.get(g1.id)!.coa).toBe('2001:db8:c::2');
+    expect(await register(ha, 3, COA_A)).toBe(0); // and then the usual rules: a move back
+    expect(dp.routes.get(g1.id)!.coa).toBe('2001:db8:a::2');
+  });
 });

@@ -8,9 +8,9 @@
  * Needs root, qemu-system-x86, linux-image-amd64, busybox-static and gcc (CI installs them).
  * The guest boots once (about 5–10 s under TCG).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Job } from 'bullmq';
@@ -113,8 +113,14 @@ describe.skipIf(!canUseNetns || !qemuAvailable)('qemu driver: real live migratio
     await new Promise((r) => setTimeout(r, 2000));
   }, 150_000);
 
+  let failed = false;
+  afterEach((ctx) => {
+    if (ctx.task.result?.state === 'fail') failed = true;
+  });
+
   afterAll(async () => {
     for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGTERM');
+    if (lab && failed) keepEvidence(lab);
     if (lab) await labDown(lab.name);
     if (out) rmSync(out, { recursive: true, force: true });
     expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`r6lab-${NAME}-`);
@@ -230,3 +236,24 @@ describe.skipIf(!canUseNetns || !qemuAvailable)('qemu driver: real live migratio
     console.log(`rollback: destination QEMU ${killed} killed before the switch; the guest kept running on host-b (pid ${sourcePid}), binding unchanged, stream intact`);
   }, 90_000);
 });
+
+/**
+ * A failed run keeps what explains it: the lab's logs and each host's QEMU serial log go to
+ * test-artifacts/qemu-<lab>/, and the last lines of the agents' logs are printed (CI keeps only
+ * the output).
+ */
+function keepEvidence(lab: LabState): void {
+  const dest = join(ROOT, 'test-artifacts', `qemu-${lab.name}`);
+  try {
+    cpSync(join(lab.dir, 'logs'), join(dest, 'logs'), { recursive: true });
+    for (const [host, dir] of Object.entries(lab.qemu?.stateDirs ?? {})) {
+      for (const f of readdirSync(dir).filter((n) => n.endsWith('.serial'))) cpSync(join(dir, f), join(dest, `${host}-${f}`));
+    }
+    for (const f of readdirSync(join(dest, 'logs')).filter((n) => n.startsWith('agent-'))) {
+      const tail = readFileSync(join(dest, 'logs', f), 'utf8').trimEnd().split('\n').slice(-25).join('\n');
+      console.log(`--- ${f} (last 25 lines; all in ${dest}) ---\n${tail}`);
+    }
+  } catch (e) {
+    console.log(`could not keep the evidence in ${dest}: ${String(e)}`);
+  }
+}

@@ -235,6 +235,8 @@ export class QemuDriver implements HypervisorPort {
           return { uri: rec.uri };
         }
       }
+      // A QEMU that does not answer may be running the guest: never replace it blindly.
+      if (st === 'unresponsive') throw new HypervisorError(`a QEMU for guest ${guest} runs here but does not answer on QMP; not replacing it (check it, then roam6 qemu stop)`);
       if (st !== 'absent') await this.#quit(guest); // a leftover (postmigrate, stale incoming)
       const pid = await this.#spawn(guest, true);
       const client = await this.#connect(guest);
@@ -280,6 +282,11 @@ export class QemuDriver implements HypervisorPort {
       const st = await this.#state(guest);
       if (runsInState(st)) {
         this.#log.warn({ guest, state: st }, 'not discarding a guest that runs here');
+        return;
+      }
+      if (st === 'unresponsive') {
+        // It may be running the guest (a migration that did complete): a leftover QEMU is the lesser harm.
+        this.#log.error({ guest }, 'not discarding a QEMU that does not answer on QMP: it may run the guest; check it, then roam6 qemu stop');
         return;
       }
       await this.#quit(guest);
@@ -458,17 +465,20 @@ export class QemuDriver implements HypervisorPort {
 
   #watchIncoming(guest: string, client: QmpClient, opts: IncomingOptions): void {
     this.#incoming.set(guest, client);
+    let resuming: Promise<unknown> = Promise.resolve();
     const off = client.onEvent((e) => {
       if (e.event === 'MIGRATION' && e.data.status === 'completed') {
         // The guest arrived. QEMU sends RESUME before this when it started the guest itself;
         // without one, the source stopped it for the switchover: resume it now, no query first.
-        void this.#resumeArrival(guest, client, { paused: true });
+        resuming = this.#resumeArrival(guest, client, { paused: true });
         return;
       }
       if (e.event !== 'RESUME') return;
       off();
       if (this.#incoming.get(guest) === client) this.#incoming.delete(guest);
-      client.close();
+      // `cont`'s RESUME comes before its return: close only once that is read, or QEMU hands
+      // the return to the next client in place of its greeting.
+      void resuming.finally(() => client.close());
       this.#log.info({ guest, resumedAt: e.at }, 'qemu guest resumed here');
       opts.onResumed?.(e.at);
     });

@@ -89,7 +89,10 @@ export class QmpClient {
         clearTimeout(timer);
         reject(new QmpError(`QMP ${path}: connection closed before the greeting`, 'closed'));
       });
+      // QEMU serves one QMP client at a time, and what it still owed the previous one (a
+      // command's return, an event) can reach the next one before the greeting: skip it.
       reader.onMessage = (m) => {
+        if (!('QMP' in m) && ('return' in m || 'error' in m || 'event' in m)) return;
         clearTimeout(timer);
         resolve(m);
       };

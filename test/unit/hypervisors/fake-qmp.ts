@@ -117,8 +117,8 @@ export class FakeQemu {
             break;
           case 'cont':
             this.status = 'running';
+            event('RESUME'); // as QEMU does: the event before the command's return
             ok();
-            event('RESUME');
             break;
           case 'quit':
             ok();

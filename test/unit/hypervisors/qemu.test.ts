@@ -5,11 +5,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { QemuDriver, SwitchoverPlanner, switchoverLead } from '../../../src/platform/qemu/driver.js';
 import { QmpClient, QmpError } from '../../../src/platform/qemu/qmp.js';
 import { defaultGuestMac, migrationRelevantArgs, qemuArgs, qemuGuestPaths, DEFAULT_GUEST_DEFINITION } from '../../../src/platform/qemu/command-line.js';
 import { guestPortName } from '../../../src/core/guest-link-identity.js';
+import { processAlive } from '../../../src/platform/hypervisor/process.js';
 import { hypervisorContract } from './contract.js';
 import { FakeQemu } from './fake-qmp.js';
 
@@ -186,6 +188,47 @@ describe('qemu driver: the QMP conversation', () => {
     }
   });
 
+  it('QmpClient: what QEMU still owed the previous client (a return, an event) before the greeting is skipped', async () => {
+    const dir = scratch();
+    const path = join(dir, 'stale.qmp');
+    const server = createServer((s) => {
+      s.write('{"return": {}, "id": "r6-4"}\r\n{"event": "RESUME", "data": {}, "timestamp": {"seconds": 1, "microseconds": 0}}\r\n');
+      s.write('{"QMP": {"version": {"qemu": {"major": 7, "minor": 2, "micro": 0}, "package": ""}, "capabilities": []}}\r\n');
+      s.on('data', (d) => {
+        const m = JSON.parse(String(d).trim()) as { id?: unknown };
+        s.write(`${JSON.stringify({ return: {}, id: m.id })}\r\n`);
+      });
+    });
+    await new Promise<void>((r) => server.listen(path, r));
+    try {
+      const c = await QmpClient.connect(path, { timeoutMs: 1000 });
+      expect(c.greeting.version.qemu.major).toBe(7);
+      c.close();
+    } finally {
+      server.close();
+    }
+  });
+
+  it('the destination closes its QMP connection only after cont returned (QEMU sends RESUME first)', async () => {
+    const dir = scratch();
+    const arriving = new FakeQemu(dir, 'arriving@tenant.example', 'ok', 'inmigrate');
+    const d = driverFor(dir);
+    try {
+      await writeIncomingRecord(dir, 'arriving@tenant.example', arriving.pid);
+      let resumed = 0;
+      await d.prepareIncoming('arriving@tenant.example', { onResumed: () => resumed++ });
+      arriving.arrive(true);
+      await waitUntil(() => resumed === 1);
+      await new Promise((r) => setTimeout(r, 50));
+      // a new client gets the greeting, not cont's return
+      expect(await d.runsHere('arriving@tenant.example')).toBe(true);
+      expect(arriving.commands.filter((c) => c.execute === 'cont')).toHaveLength(1);
+    } finally {
+      d.close();
+      arriving.stop();
+    }
+  });
+
   it('QmpClient: command errors carry the QMP class; events carry QEMU\'s timestamp', async () => {
     const dir = scratch();
     const fake = new FakeQemu(dir, GUEST, 'ok');
@@ -238,6 +281,22 @@ describe('qemu driver: when to switch over', () => {
 
   it('once the first pass is over (QEMU synced again) it stops at once', () => {
     expect(new SwitchoverPlanner(12).ready(0, ram(5_000_000, 2))).toBe(true);
+  });
+});
+
+describe('qemu driver: a QEMU that does not answer', () => {
+  it('is never discarded or replaced: it may be running the guest', async () => {
+    const dir = scratch();
+    const mute = new FakeQemu(dir, GUEST, 'ok', 'running', { serve: false });
+    const d = driverFor(dir);
+    try {
+      await d.discardGuest(GUEST);
+      await expect(d.prepareIncoming(GUEST)).rejects.toThrow(/does not answer on QMP; not replacing it/);
+      expect(processAlive(mute.pid)).toBe(true);
+    } finally {
+      d.close();
+      mute.stop();
+    }
   });
 });
 

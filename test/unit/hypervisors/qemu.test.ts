@@ -165,7 +165,7 @@ describe('qemu driver: the QMP conversation', () => {
       arriving.arrive(true);
       await waitUntil(() => resumed === 1);
       expect(arriving.status).toBe('running');
-      expect(arriving.commands.map((c) => c.execute)).toContain('cont');
+      expect(arriving.commands.filter((c) => c.execute === 'cont')).toHaveLength(1);
       expect(await d.runsHere('arriving@tenant.example')).toBe(true);
     } finally {
       d.close();
@@ -206,26 +206,6 @@ describe('qemu driver: the QMP conversation', () => {
       c.close();
     } finally {
       server.close();
-    }
-  });
-
-  it('the destination closes its QMP connection only after cont returned (QEMU sends RESUME first)', async () => {
-    const dir = scratch();
-    const arriving = new FakeQemu(dir, 'arriving@tenant.example', 'ok', 'inmigrate');
-    const d = driverFor(dir);
-    try {
-      await writeIncomingRecord(dir, 'arriving@tenant.example', arriving.pid);
-      let resumed = 0;
-      await d.prepareIncoming('arriving@tenant.example', { onResumed: () => resumed++ });
-      arriving.arrive(true);
-      await waitUntil(() => resumed === 1);
-      await new Promise((r) => setTimeout(r, 50));
-      // a new client gets the greeting, not cont's return
-      expect(await d.runsHere('arriving@tenant.example')).toBe(true);
-      expect(arriving.commands.filter((c) => c.execute === 'cont')).toHaveLength(1);
-    } finally {
-      d.close();
-      arriving.stop();
     }
   });
 

@@ -16,10 +16,6 @@ export class AccessPolicy {
     this.hasNetworks = readNetworks.length > 0;
   }
 
-  get writesEnabled(): boolean {
-    return this.token !== undefined;
-  }
-
   /** May a request from `remote` (undefined: a unix socket) read without the token? */
   sourceMayRead(remote: string | undefined): boolean {
     if (remote === undefined || remote === '') return true;

@@ -411,12 +411,6 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
     },
   );
 
-  const unauthorized = (reply: FastifyReply) =>
-    reply.status(access.writesEnabled ? 403 : 401).header('www-authenticate', 'Bearer').send({
-      error: 'unauthorized',
-      message: access.writesEnabled ? 'a valid bearer token is required' : 'write operations are disabled: no api.token configured',
-    });
-
   app.post<{ Params: { guest: string }; Body: { nextCoa?: string; maxMs?: number; maxPackets?: number } }>(
     '/api/v1/bindings/:guest/hold',
     {
@@ -432,7 +426,7 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
       },
     },
     async (req, reply) => {
-      if (!access.tokenValid(req.headers.authorization)) return unauthorized(reply);
+      // The token was checked in the onRequest hook.
       const next = req.body.nextCoa === undefined ? undefined : tryParseIpv6(req.body.nextCoa);
       if (next === null) return reply.status(400).send({ error: 'bad request', message: `body nextCoa: not an IPv6 address: ${req.body.nextCoa}` });
       const r = await c.ha.holdForHandover(req.params.guest, {
@@ -457,7 +451,7 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
       },
     },
     async (req, reply) => {
-      if (!access.tokenValid(req.headers.authorization)) return unauthorized(reply);
+      // The token was checked in the onRequest hook.
       return { released: await c.ha.releaseHold(req.params.guest) };
     },
   );
@@ -484,7 +478,7 @@ export async function startApi(opts: ApiOptions, c: ApiComponents): Promise<Fast
       },
     },
     async (req, reply) => {
-      if (!access.tokenValid(req.headers.authorization)) return unauthorized(reply);
+      // The token was checked in the onRequest hook.
       return c.ha.switchHold(req.params.guest);
     },
   );

@@ -80,7 +80,7 @@ export const qemuConfigSchema = z
      * and the hold follows its STOP event.
      */
     switchover: z.enum(['driver', 'qemu']).default('driver'),
-    /** `driver` switchover: how long before the first RAM pass ends the hold is asked for and the guest stopped. */
+    /** `driver` switchover: how long before the first RAM pass ends the hold is asked for (the first time, and at most: see the driver's `switchoverLead`). */
     switchoverLeadMs: z.number().int().min(1).max(10_000).default(25),
     migrateTimeoutMs: z.number().int().min(1000).default(120_000),
     /** QEMU start until its QMP answers. */

@@ -263,7 +263,9 @@ function onceHold(handover: HandoverPort, guest: string, nextCoa: Ipv6Address | 
     held: async (): Promise<boolean> => (asked ? asked : false),
     /** The guest left: what is held goes to the next CoA now, ahead of its BU. */
     switchToNext: async (): Promise<void> => {
-      if (asked && nextCoa && (await asked)) await handover.switchToNext(guest);
+      if (asked && nextCoa && (await asked) && !(await handover.switchToNext(guest))) {
+        log.warn({ guest }, 'the HA did not forward ahead of the BU; the new host\'s BU will move the held packets');
+      }
     },
     releaseIfHeld: async (): Promise<void> => {
       if (asked && (await asked)) await handover.release(guest);

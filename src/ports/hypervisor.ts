@@ -6,9 +6,10 @@
  */
 export interface MigrationProgress {
   /**
-   * `left`: the guest's last state is on the destination, it will run there and nowhere else
-   * (QEMU's MIGRATION completed on the source; the netns link moved). Drivers that cannot tell
-   * skip it.
+   * `left`: the guest's last state is on the destination, it will run there and nowhere else,
+   * and its interface there already takes packets (QEMU: MIGRATION completed on the source, the
+   * TAP attached at prepare). Drivers that cannot promise both (netns: the link is attached on
+   * arrival) skip it.
    */
   readonly phase: 'setup' | 'copying' | 'paused' | 'left' | 'resumed' | 'completed';
   /** 0..1 when the driver knows. */
@@ -44,10 +45,10 @@ export interface MigrateOptions {
   /** The destination's `IncomingMigration.uri`, when its driver prepared one. */
   readonly incoming?: string;
   /**
-   * Make before break: a driver that decides the moment the guest pauses (netns) awaits this
-   * right before it, so the HA holds the guest's packets first. A driver whose hypervisor
-   * pauses on its own (QEMU's stop-and-copy) reports 'paused' instead, and the caller acts on
-   * that as fast as it can.
+   * Make before break: a driver that decides the moment the guest pauses (netns; QEMU, which
+   * stops the guest itself once this resolved) awaits this before it, so the HA holds the
+   * guest's packets first. A driver whose hypervisor pauses on its own (libvirt, Xen) reports
+   * 'paused' instead, and the caller acts on that as fast as it can.
    */
   readonly beforePause?: () => Promise<void>;
 }

@@ -687,7 +687,7 @@ export class SwitchoverPlanner {
   constructor(readonly leadMs: number) {}
 
   /** ms left in the first pass: 0 once it is over (QEMU synced again), Infinity while unknown. */
-  msLeft(now: number, info: MigrateInfo): number {
+  #msLeft(now: number, info: MigrateInfo): number {
     const remaining = info.ram?.remaining;
     if (remaining === undefined || !info.ram?.total) return Infinity;
     if ((info.ram['dirty-sync-count'] ?? 0) >= 2) return 0;
@@ -701,7 +701,7 @@ export class SwitchoverPlanner {
 
   /** Time to ask for the hold. */
   ready(now: number, info: MigrateInfo): boolean {
-    return this.msLeft(now, info) <= this.leadMs;
+    return this.#msLeft(now, info) <= this.leadMs;
   }
 }
 

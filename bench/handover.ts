@@ -578,6 +578,41 @@ const intervalOf = (s: Pick<StreamDef, 'size' | 'rateKbit'>) => (s.size * 8) / s
 
 interface World { name: 'roam6' | 'baseline'; guestNs: string; cnNs: string; guestAddr: string; cnAddr: string }
 
+/** What a roam6 move needs from its configuration's run. */
+interface MoveContext {
+  readonly orch: Orchestration;
+  readonly lab: LabState;
+  readonly caps: readonly NsCapture[];
+  readonly events: HaEvents;
+  /** The run's roam6 migration windows (this move's is appended). */
+  readonly windows: MigrationWindow[];
+  readonly timeoutMs: number;
+  /** Wait this long after the migration before reading the HA's counters. */
+  readonly settleMs: number;
+}
+
+/** One roam6 migration through the queue, with what every configuration records of it. */
+async function roam6Move(c: MoveContext, i: number, guest: string, to: LabHost, prev: HoldCounters): Promise<{ move: Move; o: MigrationOutcome; now: HoldCounters }> {
+  const startedAt = Date.now();
+  for (const cap of c.caps) cap.snapshot();
+  const job = await c.orch.requestMigration({ guest, to });
+  const o = await c.orch.waitFor<MigrationOutcome>(job, c.timeoutMs);
+  const endedAt = Date.now();
+  for (const cap of c.caps) cap.snapshot();
+  c.windows.push({ startedAt, endedAt, label: `${o.from} → ${o.to}` });
+  await sleep(c.settleMs);
+  const now = await waitCounters(c.lab.haApi);
+  const until = endedAt + c.settleMs;
+  const move: Move = {
+    i: i + 1, from: o.from, to: o.to, startedAt, endedAt,
+    totalMs: o.totalMs, downtimeMs: o.downtimeMs, resumeToBaMs: o.resumeToBaMs, registrationMs: o.registrationMs, held: o.held ?? false,
+    ...(await stepTimes(c.orch, job, o)),
+    events: c.events.between(startedAt, until), counters: holdDelta(prev, now),
+    linkWaitMs: linkWait(c.lab, o.to, startedAt, until),
+  };
+  return { move, o, now };
+}
+
 async function runNetns(config: 'netns' | 'kernel'): Promise<ConfigResult> {
   const haBackend = config === 'netns' ? 'userspace' : 'kernel';
   const labName = `hov${config === 'netns' ? 'n' : 'k'}`;
@@ -643,29 +678,15 @@ async function runNetns(config: 'netns' | 'kernel'): Promise<ConfigResult> {
     let blAt: LabHost = 'host-a';
     for (let i = 0; i < MIGRATIONS; i++) {
       const to: LabHost = i % 2 === 0 ? 'host-b' : 'host-a';
-      let startedAt = Date.now();
-      for (const c of caps) c.snapshot();
       const drop0 = txDropped(guest.ns);
-      const job = await orch.requestMigration({ guest: guest.id, to });
-      const o = await orch.waitFor<MigrationOutcome>(job, 60_000);
-      const endedAt = Date.now();
-      for (const c of caps) c.snapshot();
-      windows.roam6.push({ startedAt, endedAt, label: `${o.from} → ${o.to}` });
-      await sleep(SETTLE_MS);
-      const now = await waitCounters(lab.haApi);
-      moves.push({
-        i: i + 1, from: o.from, to: o.to, startedAt, endedAt,
-        totalMs: o.totalMs, downtimeMs: o.downtimeMs, resumeToBaMs: o.resumeToBaMs, registrationMs: o.registrationMs, held: o.held ?? false,
-        ...(await stepTimes(orch, job, o)),
-        events: events.between(startedAt, endedAt + SETTLE_MS), counters: holdDelta(prev, now),
-        guestTxDropped: txDropped(guest.ns) - drop0,
-        linkWaitMs: linkWait(lab, o.to, startedAt, endedAt + SETTLE_MS),
-      });
-      prev = now;
+      const r = await roam6Move({ orch, lab, caps, events, windows: windows.roam6, timeoutMs: 60_000, settleMs: SETTLE_MS }, i, guest.id, to, prev);
+      moves.push({ ...r.move, guestTxDropped: txDropped(guest.ns) - drop0 });
+      const o = r.o;
+      prev = r.now;
 
       const from = blAt;
       const bdrop0 = txDropped(seg.ns.guest);
-      startedAt = Date.now();
+      const startedAt = Date.now();
       const mv = await hands[from].request({ op: 'move', ifname: ONE_SEGMENT.guestPort, toNs: seg.ns[to] });
       const at = await hands[to].request({ op: 'attach', ifname: ONE_SEGMENT.guestPort, bridge: ONE_SEGMENT.bridge, mtu: 1500 });
       windows.baseline.push({ startedAt, endedAt: Date.now(), label: `${from} → ${to}` });
@@ -796,7 +817,7 @@ async function runQemu(): Promise<ConfigResult> {
       mkdirSync(altDir, { recursive: true });
       const alt: QemuGuestPaths = { ...qemuGuestPaths(altDir, guest), tap: `r6vb${stem.stem.slice(3)}` };
       const bBefore = serialOf(stem);
-      let startedAt = Date.now();
+      const startedAt = Date.now();
       const b = await sameSegmentMigration(lab, host, guest, stem, alt);
       const bEnd = Date.now();
       windows.baseline.push({ startedAt, endedAt: bEnd, label: `same segment on ${host}` });
@@ -807,25 +828,14 @@ async function runQemu(): Promise<ConfigResult> {
 
       const to: LabHost = host === 'host-a' ? 'host-b' : 'host-a';
       const gBefore = serialOf(stem);
-      startedAt = Date.now();
-      for (const c of caps) c.snapshot();
-      const job = await orch.requestMigration({ guest, to });
-      const o = await orch.waitFor<MigrationOutcome>(job, 120_000);
-      const endedAt = Date.now();
-      for (const c of caps) c.snapshot();
-      windows.roam6.push({ startedAt, endedAt, label: `${o.from} → ${o.to}` });
-      await sleep(QEMU_SETTLE_MS);
-      const now = await waitCounters(lab.haApi);
+      const r = await roam6Move({ orch, lab, caps, events, windows: windows.roam6, timeoutMs: 120_000, settleMs: QEMU_SETTLE_MS }, i, guest, to, prev);
+      const o = r.o;
       moves.push({
-        i: i + 1, from: o.from, to: o.to, startedAt, endedAt,
-        totalMs: o.totalMs, downtimeMs: o.downtimeMs, resumeToBaMs: o.resumeToBaMs, registrationMs: o.registrationMs, held: o.held ?? false,
-        ...(await stepTimes(orch, job, o)),
-        events: events.between(startedAt, endedAt + QEMU_SETTLE_MS), counters: holdDelta(prev, now),
+        ...r.move,
         guestBefore: gBefore, guestAfter: serialOf(qemuGuestPaths(lab.qemu!.stateDirs[to], guest)),
-        destResumedAt: destinationResume(lab, o.to, startedAt, endedAt + QEMU_SETTLE_MS),
-        linkWaitMs: linkWait(lab, o.to, startedAt, endedAt + QEMU_SETTLE_MS),
+        destResumedAt: destinationResume(lab, o.to, r.move.startedAt, r.move.endedAt + QEMU_SETTLE_MS),
       });
-      prev = now;
+      prev = r.now;
       host = to;
       const m = moves[i]!;
       const echoLost = (m.guestAfter?.echo?.lost ?? NaN) - (m.guestBefore?.echo?.lost ?? NaN);

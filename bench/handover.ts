@@ -54,7 +54,7 @@ import { Orchestration } from '../src/orchestrator/runtime.js';
 import { hostQueue, stepJobId, type MigrationOutcome } from '../src/orchestrator/jobs.js';
 import type { ActivateStepResult, MigrateStepResult } from '../src/orchestrator/migration.js';
 import type { Job } from 'bullmq';
-import { BIN, NetnsHand, NsProcess, ROOT, load, pingRtts, r1, r2, sleep, stats, streamProcess, type Stats } from './lab-bench.js';
+import { BIN, NetnsHand, NsProcess, ROOT, load, pingRtts, r1, r2, sleep, startWorldStreams, stats, streamProcess, type StreamDef, type Stats, type World } from './lab-bench.js';
 import { ONE_SEGMENT, oneSegmentDown, oneSegmentUp, type OneSegment } from './one-segment.js';
 import {
   NsCapture, guestCountersFromSerial, holdDelta, readHoldCounters, readSightings, sameSegmentMigration,
@@ -563,7 +563,6 @@ async function waitCounters(haApi: string): Promise<HoldCounters> {
 // ---------------------------------------------------------------------------------------------
 // netns and kernel: a netns guest, the one-segment baseline interleaved
 
-interface StreamDef { key: string; label: string; dir: 'up' | 'down'; rateKbit: number; size: number; port: number; id: number }
 const STREAMS: StreamDef[] = [
   { key: 'up', label: 'guest→CN, 520 kbit/s (1400 B every 21.5 ms)', dir: 'up', rateKbit: 520, size: 1400, port: 5001, id: 1 },
   { key: 'down', label: 'CN→guest, 520 kbit/s (1400 B every 21.5 ms)', dir: 'down', rateKbit: 520, size: 1400, port: 5002, id: 2 },
@@ -576,7 +575,6 @@ const STREAMS: StreamDef[] = [
 ];
 const intervalOf = (s: Pick<StreamDef, 'size' | 'rateKbit'>) => (s.size * 8) / s.rateKbit;
 
-interface World { name: 'roam6' | 'baseline'; guestNs: string; cnNs: string; guestAddr: string; cnAddr: string }
 
 /** What a roam6 move needs from its configuration's run. */
 interface MoveContext {
@@ -644,21 +642,7 @@ async function runNetns(config: 'netns' | 'kernel'): Promise<ConfigResult> {
       { name: 'baseline', guestNs: seg.ns.guest, cnNs: seg.ns.cn, guestAddr: ONE_SEGMENT.guest, cnAddr: ONE_SEGMENT.cn },
     ];
     const file = (w: World, s: StreamDef) => join(out, `${w.name}-${s.key}.jsonl`);
-    for (const w of worlds) {
-      for (const s of STREAMS) {
-        const r = streamProcess(`recv ${w.name}/${s.key}`, s.dir === 'up' ? w.cnNs : w.guestNs, ['recv', '--port', String(s.port), '--out', file(w, s)]);
-        procs.push(r);
-        await r.ready('listening');
-      }
-    }
-    for (const w of worlds) {
-      for (const s of STREAMS) {
-        const [txNs, to] = s.dir === 'up' ? [w.guestNs, w.cnAddr] : [w.cnNs, w.guestAddr];
-        const p = streamProcess(`send ${w.name}/${s.key}`, txNs, ['send', '--to', to, '--port', String(s.port), '--rate-kbit', String(s.rateKbit), '--size', String(s.size), '--stream-id', String(s.id)]);
-        senders.set(`${w.name}/${s.key}`, p);
-        await p.ready('sending');
-      }
-    }
+    await startWorldStreams(worlds, STREAMS, file, procs, senders);
     procs.push(...(await startSamplers(lab, out)));
     hands = { 'host-a': await new NetnsHand(seg.ns['host-a']).open(), 'host-b': await new NetnsHand(seg.ns['host-b']).open() };
     events = new HaEvents(lab.haApi, guest.id);

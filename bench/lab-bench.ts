@@ -250,3 +250,40 @@ export async function openHands(lab: LabState): Promise<Record<LabHost, NetnsHan
   const b = await new NetnsHand(lab.namespaces['host-b']!).open();
   return { 'host-a': a, 'host-b': b };
 }
+
+// ---------------------------------------------------------------------------------------------
+// the paired experiment's streams: roam6 across segments and the one-segment baseline, alike
+
+/** One stream: its direction, rate and packet size, port and id. */
+export interface StreamDef { key: string; label: string; dir: 'up' | 'down'; rateKbit: number; size: number; port: number; id: number }
+/** One side of the experiment: roam6 across segments, or the one-segment baseline. */
+export interface World { name: 'roam6' | 'baseline'; guestNs: string; cnNs: string; guestAddr: string; cnAddr: string }
+
+/**
+ * Start every stream in every world, each received into `file(w, s)`: all receivers listen
+ * before the first sender starts. The processes go into `receivers` and `senders`
+ * (`<world>/<stream>`) as they start, so the caller's cleanup stops what did start.
+ */
+export async function startWorldStreams(
+  worlds: readonly World[],
+  streams: readonly StreamDef[],
+  file: (w: World, s: StreamDef) => string,
+  receivers: NsProcess[],
+  senders: Map<string, NsProcess>,
+): Promise<void> {
+  for (const w of worlds) {
+    for (const s of streams) {
+      const r = streamProcess(`recv ${w.name}/${s.key}`, s.dir === 'up' ? w.cnNs : w.guestNs, ['recv', '--port', String(s.port), '--out', file(w, s)]);
+      receivers.push(r);
+      await r.ready('listening');
+    }
+  }
+  for (const w of worlds) {
+    for (const s of streams) {
+      const [txNs, to] = s.dir === 'up' ? [w.guestNs, w.cnAddr] : [w.cnNs, w.guestAddr];
+      const p = streamProcess(`send ${w.name}/${s.key}`, txNs, ['send', '--to', to, '--port', String(s.port), '--rate-kbit', String(s.rateKbit), '--size', String(s.size), '--stream-id', String(s.id)]);
+      senders.set(`${w.name}/${s.key}`, p);
+      await p.ready('sending');
+    }
+  }
+}

@@ -40,8 +40,8 @@ import { RedisGuestRegistry } from '../src/platform/redis/guest-registry.js';
 import { Orchestration } from '../src/orchestrator/runtime.js';
 import { ORCHESTRATOR_QUEUE, migrationJobId, type MigrationOutcome, type MigrationPhase } from '../src/orchestrator/jobs.js';
 import {
-  BIN, ROOT, NetnsHand, directMove, inNs, load, nowMs, openHands, pingRtts, r1, r2, sleep, stats, streamProcess,
-  type DirectMove, type NsProcess, type Stats,
+  BIN, ROOT, NetnsHand, directMove, inNs, load, nowMs, openHands, pingRtts, r1, r2, sleep, startWorldStreams, stats,
+  type DirectMove, type NsProcess, type Stats, type StreamDef, type World,
 } from './lab-bench.js';
 import { ONE_SEGMENT, oneSegmentDown, oneSegmentUp, type OneSegment } from './one-segment.js';
 import { writeSection } from './report.js';
@@ -71,7 +71,6 @@ const other = (h: LabHost): LabHost => (h === 'host-a' ? 'host-b' : 'host-a');
 // ---------------------------------------------------------------------------------------------
 // 1. the mobility-added gap
 
-interface StreamDef { key: string; label: string; dir: 'up' | 'down'; rateKbit: number; size: number; port: number; id: number }
 const STREAMS: StreamDef[] = [
   { key: 'up', label: 'guest→CN, 520 kbit/s (1400 B every 21.5 ms)', dir: 'up', rateKbit: 520, size: 1400, port: 5001, id: 1 },
   { key: 'down', label: 'CN→guest, 520 kbit/s', dir: 'down', rateKbit: 520, size: 1400, port: 5002, id: 2 },
@@ -80,7 +79,6 @@ const STREAMS: StreamDef[] = [
 ];
 const intervalOf = (s: StreamDef) => (s.size * 8) / s.rateKbit;
 
-interface World { name: 'roam6' | 'baseline'; guestNs: string; cnNs: string; guestAddr: string; cnAddr: string }
 
 interface StreamResult {
   key: string;
@@ -125,22 +123,7 @@ async function gapPhase(lab: LabState, seg: OneSegment): Promise<GapResult> {
   const redis = await connectRedis({ url: lab.redisUrl, name: 'bench-migrate', log: () => {} });
   const orch = new Orchestration(redis);
   try {
-    for (const w of worlds) {
-      for (const s of STREAMS) {
-        const rxNs = s.dir === 'up' ? w.cnNs : w.guestNs;
-        const r = streamProcess(`recv ${w.name}/${s.key}`, rxNs, ['recv', '--port', String(s.port), '--out', file(w, s)]);
-        receivers.push(r);
-        await r.ready('listening');
-      }
-    }
-    for (const w of worlds) {
-      for (const s of STREAMS) {
-        const [txNs, to] = s.dir === 'up' ? [w.guestNs, w.cnAddr] : [w.cnNs, w.guestAddr];
-        const p = streamProcess(`send ${w.name}/${s.key}`, txNs, ['send', '--to', to, '--port', String(s.port), '--rate-kbit', String(s.rateKbit), '--size', String(s.size), '--stream-id', String(s.id)]);
-        senders.set(`${w.name}/${s.key}`, p);
-        await p.ready('sending');
-      }
-    }
+    await startWorldStreams(worlds, STREAMS, file, receivers, senders);
     await sleep(2000);
     for (const w of worlds) for (const s of STREAMS) {
       if (!existsSync(file(w, s)) || statSync(file(w, s)).size === 0) throw new Error(`no packets on ${w.name}/${s.key} before the first migration`);

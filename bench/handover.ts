@@ -36,7 +36,6 @@
  * A partial run (--only) keeps the other configurations' results from docs/bench/handover.json.
  */
 import { execFileSync } from 'node:child_process';
-import { request } from 'node:http';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -61,6 +60,7 @@ import {
   type GuestStreamCounters, type HoldCounters, type Sighting,
 } from './handover-lib.js';
 import { writeSection } from './report.js';
+import { connectEvents, type SseConnection } from '../src/cli/sse-client.js';
 
 const CONFIGS = ['netns', 'kernel', 'qemu'] as const;
 type ConfigName = (typeof CONFIGS)[number];
@@ -213,43 +213,32 @@ interface Results {
 
 class HaEvents {
   readonly events: HaEventRecord[] = [];
-  private req: ReturnType<typeof request> | null = null;
+  private conn: SseConnection | null = null;
 
   constructor(private readonly haApi: string, private readonly guest: string) {}
 
+  /** Subscribe (src/cli/sse-client.ts: reconnects after a drop); resolves once the stream is open. */
   open(): Promise<void> {
-    const socketPath = this.haApi.startsWith('unix:') ? this.haApi.slice(5) : null;
-    if (!socketPath) throw new Error('the lab HA API should be a unix socket');
     const path = `/api/v1/events?guest=${encodeURIComponent(this.guest)}&types=held,released,moved,updated`;
     return new Promise((resolve, reject) => {
-      this.req = request({ socketPath, path, method: 'GET', headers: { accept: 'text/event-stream' } }, (res) => {
-        if (res.statusCode !== 200) return reject(new Error(`GET /api/v1/events: HTTP ${res.statusCode}`));
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          buf += d;
-          let i: number;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const frame = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            const data = frame.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('');
-            if (!data) continue;
-            try {
-              const e = JSON.parse(data) as { type?: string; at?: string; packets?: number; durationMs?: number; coa?: string; detail?: string };
-              if (!e.type || !e.at || e.type === 'hello') {
-                resolve();
-                continue;
-              }
-              this.events.push({ type: e.type, at: Date.parse(e.at), ...(e.packets !== undefined ? { packets: e.packets } : {}), ...(e.durationMs !== undefined ? { durationMs: e.durationMs } : {}), ...(e.coa ? { coa: e.coa } : {}), ...(e.detail ? { detail: e.detail } : {}) });
-            } catch {
-              /* a comment or a partial frame */
-            }
+      const timer = setTimeout(() => reject(new Error('GET /api/v1/events: the stream did not open within 5 s')), 5000);
+      this.conn = connectEvents(this.haApi, path, {
+        onState: (state) => {
+          if (state !== 'open') return;
+          clearTimeout(timer);
+          resolve();
+        },
+        onEvent: ({ data }) => {
+          let e: { type?: string; at?: string; packets?: number; durationMs?: number; coa?: string; detail?: string };
+          try {
+            e = JSON.parse(data) as typeof e;
+          } catch {
+            return;
           }
-        });
-        setTimeout(resolve, 500); // no hello: go on anyway
+          if (!e.type || !e.at || e.type === 'hello') return;
+          this.events.push({ type: e.type, at: Date.parse(e.at), ...(e.packets !== undefined ? { packets: e.packets } : {}), ...(e.durationMs !== undefined ? { durationMs: e.durationMs } : {}), ...(e.coa ? { coa: e.coa } : {}), ...(e.detail ? { detail: e.detail } : {}) });
+        },
       });
-      this.req.on('error', reject);
-      this.req.end();
     });
   }
 
@@ -258,7 +247,7 @@ class HaEvents {
   }
 
   close(): void {
-    this.req?.destroy();
+    this.conn?.close();
   }
 }
 
